@@ -1,0 +1,188 @@
+"""The 1989 net: the one place the paper's architecture is written down.
+
+Y. LeCun, B. Boser, J. S. Denker, D. Henderson, R. E. Howard, W. Hubbard, L. D. Jackel,
+"Backpropagation Applied to Handwritten Zip Code Recognition", Neural Computation 1(4):541-551, 1989.
+
+    input  16x16 grey image, values in [-1, 1]
+    H1     12 maps 8x8: 5x5 kernels, stride 2, input padded by 2 with the background -1,
+           weights shared within a map, one bias per *unit* (not per map)
+    H2     12 maps 4x4: 5x5 kernels, stride 2, each map sees 8 of the 12 H1 maps
+           (the paper does not give the scheme: H2_BLOCKS holds the anchor's guess), one bias per unit
+    H3     30 units, fully connected to the 192 H2 units
+    out    10 units, fully connected to H3
+
+The forward pass is computed the way the anchor reproduction (a public PyTorch script, 2022;
+REFERENCE.md) computes it - three block convolutions concatenated, `x @ H3w` with H3w (192, 30) -
+so that the float arithmetic, not only the math, matches its published numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# -- the paper's geometry ----------------------------------------------------------------------
+IMAGE = 16                      # input side
+PAD = 2                         # padding on every side, with the background value
+BACKGROUND = -1.0               # input/feature background value used for padding
+KERNEL = 5                      # kernel side, H1 and H2
+STRIDE = 2
+H1_MAPS, H1_SIDE = 12, (IMAGE + 2 * PAD - KERNEL) // STRIDE + 1        # 12 maps of 8x8
+H2_MAPS, H2_SIDE = 12, (H1_SIDE + 2 * PAD - KERNEL) // STRIDE + 1      # 12 maps of 4x4
+H2_FAN_MAPS = 8                 # each H2 map sees 8 of the 12 H1 maps
+H2_UNITS = H2_MAPS * H2_SIDE * H2_SIDE                                 # 192 = 12 * 4 * 4
+H3_UNITS = 30
+OUTPUTS = 10
+
+# H2 connectivity, one table: (first output map, end output map, H1 input map ranges).
+# The anchor's guess: maps 0-3 see H1 maps 0-7, maps 4-7 see 4-11, maps 8-11 see 0-3 and 8-11.
+H2_BLOCKS: tuple[tuple[int, int, tuple[tuple[int, int], ...]], ...] = (
+    (0, 4, ((0, 8),)),
+    (4, 8, ((4, 12),)),
+    (8, 12, ((0, 4), (8, 12))),
+)
+
+# The paper's counts (section 5 of the paper); checked against the code by `counts()`.
+PAPER_COUNTS = {"parameters": 9760, "units": 1256, "connections": 64660, "macs": 63660}
+
+# Parameter names, shapes and fan-ins, in the anchor's creation order (which fixes the
+# random draws for a given torch seed).
+PARAM_SHAPES: dict[str, tuple[int, ...]] = {
+    "H1w": (H1_MAPS, 1, KERNEL, KERNEL),                        # (12, 1, 5, 5)
+    "H1b": (H1_MAPS, H1_SIDE, H1_SIDE),                         # (12, 8, 8): a bias per unit
+    "H2w": (H2_MAPS, H2_FAN_MAPS, KERNEL, KERNEL),              # (12, 8, 5, 5)
+    "H2b": (H2_MAPS, H2_SIDE, H2_SIDE),                         # (12, 4, 4)
+    "H3w": (H2_UNITS, H3_UNITS),                                # (192, 30)
+    "H3b": (H3_UNITS,),                                         # (30,)
+    "outw": (H3_UNITS, OUTPUTS),                                # (30, 10)
+    "outb": (OUTPUTS,),                                         # (10,)
+}
+FAN_IN = {
+    "H1w": 1 * KERNEL * KERNEL,                                 # 25
+    "H2w": H2_FAN_MAPS * KERNEL * KERNEL,                       # 200
+    "H3w": H2_UNITS,                                            # 192
+    "outw": H3_UNITS,                                           # 30
+}
+
+SCALED_TANH_A = 1.7159          # LeCun's scaled tanh: A tanh(S a), with f(+-1) = +-1
+SCALED_TANH_S = 2.0 / 3.0
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Options of the net. Defaults are the 1989 net of the anchor reproduction."""
+
+    activation: str = "tanh"    # hidden units: tanh | relu | scaled-tanh
+    head: str = "tanh"          # tanh: squashed outputs for MSE on +-1 targets; linear: logits
+    dropout: float = 0.0        # dropout probability on the H2 outputs, before H3
+
+
+def scaled_tanh(a: torch.Tensor) -> torch.Tensor:
+    return SCALED_TANH_A * torch.tanh(SCALED_TANH_S * a)
+
+
+def activation_fn(name: str):
+    return {"tanh": torch.tanh, "relu": torch.relu, "scaled-tanh": scaled_tanh}[name]
+
+
+def head_fn(cfg: NetConfig):
+    """The output nonlinearity. The tanh head uses the hidden units' squashing function when it
+    is a tanh (the paper's scaled tanh everywhere: its +-1 targets sit at f(+-1) = +-1, inside the
+    quasilinear range); with ReLU hidden units the output keeps the plain tanh."""
+    if cfg.head == "linear":
+        return None
+    return scaled_tanh if cfg.activation == "scaled-tanh" else torch.tanh
+
+
+def h2_inputs(h1: torch.Tensor) -> list[torch.Tensor]:
+    """The H1 maps each H2 block sees, as the anchor slices them (a plain slice where it can)."""
+    out = []
+    for _, _, ranges in H2_BLOCKS:
+        parts = [h1[:, lo:hi] for lo, hi in ranges]
+        out.append(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
+    return out
+
+
+class Net1989(nn.Module):
+    """The 1989 net. Parameters are named as the anchor names them (H1w, H1b, ..., outw, outb);
+    that state_dict is the one weight format of the whole package."""
+
+    def __init__(self, cfg: NetConfig | None = None, *, seed: int | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or NetConfig()
+        if seed is not None:
+            torch.manual_seed(seed)
+        for name, shape in PARAM_SHAPES.items():
+            if name in FAN_IN:
+                # init U(+-2.4/sqrt(F)), evaluated left to right as the anchor does (float32)
+                w = (torch.rand(shape) - 0.5) * 2 * 2.4 / FAN_IN[name] ** 0.5
+            elif name == "outb" and self.cfg.head == "tanh":
+                w = -torch.ones(shape)          # anchor: output bias -1 for the tanh head
+            else:
+                w = torch.zeros(shape)          # biases start at 0 (no random draws)
+            self.register_parameter(name, nn.Parameter(w))
+        self.act = activation_fn(self.cfg.activation)
+        self.out_act = head_fn(self.cfg)
+
+    def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (N, 1, 16, 16). dropout_mask: optional (N, 192) multiplier (already scaled by
+        1/(1-p)) used in training mode instead of drawing one from torch's generator, so that
+        both engines can share one random stream."""
+        act = self.act
+        # x: (N, 1, 16, 16) -> pad with background -1 -> (N, 1, 20, 20)
+        x = F.pad(x, (PAD, PAD, PAD, PAD), "constant", BACKGROUND)
+        # H1: (N, 12, 8, 8)
+        x = act(F.conv2d(x, self.H1w, stride=STRIDE) + self.H1b)
+        # pad H1 maps with -1 -> (N, 12, 12, 12)
+        x = F.pad(x, (PAD, PAD, PAD, PAD), "constant", BACKGROUND)
+        # H2: three block convolutions per H2_BLOCKS, concatenated -> (N, 12, 4, 4)
+        blocks = [F.conv2d(xi, self.H2w[lo:hi], stride=STRIDE)
+                  for xi, (lo, hi, _) in zip(h2_inputs(x), H2_BLOCKS)]
+        x = act(torch.cat(blocks, dim=1) + self.H2b)
+        # flatten -> (N, 192)
+        x = x.flatten(start_dim=1)
+        if self.training and self.cfg.dropout > 0:
+            if dropout_mask is not None:
+                x = x * dropout_mask
+            else:
+                x = F.dropout(x, p=self.cfg.dropout, training=True)
+        # H3: (N, 30)
+        x = act(x @ self.H3w + self.H3b)
+        # output: (N, 10)
+        x = x @ self.outw + self.outb
+        return self.out_act(x) if self.out_act is not None else x
+
+
+def counts() -> dict[str, int]:
+    """Parameters, units, connections and multiply-accumulates, derived from the geometry.
+
+    Connections include biases and the connections to padding (as the paper counts them).
+    """
+    h1_units = H1_MAPS * H1_SIDE * H1_SIDE                   # 768
+    h2_units = H2_UNITS                                      # 192
+    h1_in = 1 * KERNEL * KERNEL                              # 25 inputs per H1 unit
+    h2_in = H2_FAN_MAPS * KERNEL * KERNEL                    # 200 inputs per H2 unit
+    conn = (h1_units * (h1_in + 1) + h2_units * (h2_in + 1)
+            + H3_UNITS * (H2_UNITS + 1) + OUTPUTS * (H3_UNITS + 1))
+    biases = h1_units + h2_units + H3_UNITS + OUTPUTS
+    params = 0
+    for shape in PARAM_SHAPES.values():
+        n = 1
+        for s in shape:
+            n *= s
+        params += n
+    return {
+        "parameters": params,
+        "units": IMAGE * IMAGE + h1_units + h2_units + H3_UNITS + OUTPUTS,
+        "connections": conn,
+        "macs": conn - biases,
+    }
+
+
+def check_counts() -> dict[str, int]:
+    c = counts()
+    assert c == PAPER_COUNTS, f"net does not match the paper's counts: {c} != {PAPER_COUNTS}"
+    return c

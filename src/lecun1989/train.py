@@ -1,0 +1,262 @@
+"""Training: the reference per-sample loop in plain PyTorch, and the pass loop shared by engines.
+
+The reference engine (`TorchEngine`) is the version a learner reads and edits: one example at a
+time, in constant order, `zero_grad`, `backward`, `step` - the anchor reproduction's loop
+(REFERENCE.md). The fast engine (fast.py) does the same arithmetic by hand; both implement
+
+    train_pass(x, labels, lr, shifts, masks)   one pass over the training digits
+    predict(x) -> (N, 10) float32 outputs       eval mode, no grad
+    state_dict() -> {name: tensor}              the model's weights (H1w ... outb)
+
+and `run` drives either: per pass the learning rate (`config.lr_at`), the random stream
+(`pass_randomness`), evaluation of both splits (`metrics.summarize`), and the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import metrics
+from .config import Config, lr_at
+from .model import H2_UNITS, Net1989, NetConfig
+
+
+def net_config(cfg: Config) -> NetConfig:
+    return NetConfig(activation=cfg.activation, head=cfg.head, dropout=cfg.dropout)
+
+
+# -- the per-run random stream -----------------------------------------------------------------
+def pass_randomness(cfg: Config, pass_index: int, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Shifts and dropout masks for one pass, drawn from a stream derived from (seed, pass).
+
+    Both engines take them from here, so they can be compared step for step.
+    shifts: (n, 2) int64 in {-1, 0, 1} - (rows, columns) roll of each example, or None.
+    masks:  (n, 192) float32, 0 or 1/(1-p) - inverted dropout on the H2 outputs, or None.
+    Shifts and masks come from separate child streams: adding dropout does not change the shifts.
+    """
+    s_shift, s_drop = np.random.SeedSequence([cfg.seed, pass_index, 1989]).spawn(2)
+    shifts = masks = None
+    if cfg.shift:
+        shifts = np.random.default_rng(s_shift).integers(-1, 2, size=(n, 2))
+    if cfg.dropout > 0:
+        keep = np.random.default_rng(s_drop).random((n, H2_UNITS)) >= cfg.dropout
+        masks = keep.astype(np.float32) * np.float32(1.0 / (1.0 - cfg.dropout))
+    return shifts, masks
+
+
+# -- the reference engine ----------------------------------------------------------------------
+class TorchEngine:
+    """Plain PyTorch, one example at a time: the anchor's loop."""
+
+    name = "torch"
+
+    def __init__(self, cfg: Config, model: Net1989) -> None:
+        self.cfg = cfg
+        self.model = model
+        params = list(model.parameters())
+        if cfg.optimizer == "sgd":
+            self.opt = torch.optim.SGD(params, lr=cfg.lr)
+        elif cfg.optimizer == "adamw":
+            self.opt = torch.optim.AdamW(params, lr=cfg.lr)
+        else:  # pragma: no cover - Config validates the name
+            raise ValueError(cfg.optimizer)
+
+    def train_pass(self, x: torch.Tensor, labels: torch.Tensor, lr: float,
+                   shifts: np.ndarray | None = None, masks: np.ndarray | None = None,
+                   progress: Callable[[int], None] | None = None) -> None:
+        model = self.model
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        y = metrics.targets(labels)
+        m = torch.from_numpy(masks) if masks is not None else None
+        model.train()
+        threads = torch.get_num_threads()
+        # One example at a time: the tensors are tiny, so one thread is fastest, and it spares
+        # OpenMP from spinning against other work on the machine. The arithmetic is the same.
+        torch.set_num_threads(1)
+        try:
+            self._loop(x, labels, y, m, shifts, progress)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _loop(self, x, labels, y, m, shifts, progress) -> None:
+        model, opt, head = self.model, self.opt, self.cfg.head
+        for i in range(x.shape[0]):
+            xi = x[[i]]
+            if shifts is not None:
+                xi = torch.roll(xi, (int(shifts[i, 0]), int(shifts[i, 1])), (2, 3))
+            out = model(xi, m[i:i + 1] if m is not None else None)
+            if head == "tanh":
+                loss = torch.mean((y[[i]] - out) ** 2)
+            else:
+                loss = F.cross_entropy(out, labels[i:i + 1])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if progress is not None and (i + 1) % 256 == 0:
+                progress(256)
+        if progress is not None:
+            progress(x.shape[0] % 256)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        was = self.model.training
+        self.model.eval()
+        try:
+            return self.model(x)
+        finally:
+            self.model.train(was)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+
+def make_engine(name: str, cfg: Config, model: Net1989):
+    if name == "torch":
+        return TorchEngine(cfg, model)
+    if name == "fast":
+        from .fast import FastEngine
+        return FastEngine(cfg, model)
+    raise ValueError(f"unknown engine {name!r}")
+
+
+# -- the run -----------------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    config: Config
+    engine: str
+    records: list[dict] = field(default_factory=list)     # one per pass and split
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
+    diverged_at: int | None = None                        # pass (1-based) where the loss went NaN/inf
+    seconds: float = 0.0
+
+    def final(self, split: str) -> dict:
+        return [r for r in self.records if r["split"] == split][-1]
+
+
+def training_split(cfg: Config, data):
+    """The training digits a run uses: the first `train_size` of the split (all if 0).
+    (For `mnist`, load_dataset already drew the seeded subset.)"""
+    x, y = data.train.x, data.train.y
+    x = torch.as_tensor(x, dtype=torch.float32)
+    y = torch.as_tensor(y, dtype=torch.int64)
+    if cfg.train_size and cfg.data != "mnist":
+        if cfg.train_size > x.shape[0]:
+            raise ValueError(f"train_size {cfg.train_size} exceeds the {x.shape[0]} training digits of {cfg.data}")
+        x, y = x[:cfg.train_size], y[:cfg.train_size]
+    return x, y
+
+
+def load_data(cfg: Config, root=None):
+    from .data import load_dataset
+    return load_dataset(cfg.data, root, train_size=cfg.train_size if cfg.data == "mnist" else 0)
+
+
+def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
+        out: str | os.PathLike | None = None,
+        on_pass: Callable[[int, dict, dict], None] | None = None,
+        progress: bool | None = None) -> RunResult:
+    """Train one run from its seed and evaluate both splits after every pass.
+
+    on_pass(pass_number, train_record, test_record) is called after each pass (1-based).
+    progress: a progress bar within each pass (default: when stderr is a terminal).
+    out: a folder for config.json, metrics.jsonl and checkpoint.pt (each written atomically).
+    """
+    t0 = time.perf_counter()
+    if data is None:
+        data = load_data(cfg, data_root)
+    xtr, ytr = training_split(cfg, data)
+    xte = torch.as_tensor(data.test.x, dtype=torch.float32)
+    yte = torch.as_tensor(data.test.y, dtype=torch.int64)
+    if engine == "torch":
+        torch.use_deterministic_algorithms(True)    # as the anchor does
+    model = Net1989(net_config(cfg), seed=cfg.seed)
+    eng = make_engine(engine, cfg, model)
+    result = RunResult(config=cfg, engine=engine)
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(out_dir / "config.json", {**cfg.to_dict(), "engine": engine, "config_hash": cfg.hash()})
+    show = sys.stderr.isatty() if progress is None else progress
+    for p in range(cfg.passes):
+        shifts, masks = pass_randomness(cfg, p, xtr.shape[0])
+        bar = None
+        if show:
+            from tqdm import tqdm
+            bar = tqdm(total=xtr.shape[0], desc=f"pass {p + 1}/{cfg.passes}", leave=False, unit="ex")
+        try:
+            eng.train_pass(xtr, ytr, lr_at(cfg, p), shifts, masks, bar.update if bar else None)
+        finally:
+            if bar is not None:
+                bar.close()
+        recs = {}
+        for split, x, y in (("train", xtr, ytr), ("test", xte, yte)):
+            rec = metrics.summarize(eng.predict(x), y, cfg.head)
+            recs[split] = {"pass": p + 1, "split": split, **rec}
+            result.records.append(recs[split])
+        if out_dir is not None:
+            write_text(out_dir / "metrics.jsonl",
+                       "".join(json.dumps(r) + "\n" for r in result.records))
+        if on_pass is not None:
+            on_pass(p + 1, recs["train"], recs["test"])
+        if not (math.isfinite(recs["train"]["loss"]) and math.isfinite(recs["test"]["loss"])):
+            result.diverged_at = p + 1
+            break
+    result.state = eng.state_dict()
+    result.seconds = time.perf_counter() - t0
+    if out_dir is not None:
+        save_checkpoint(out_dir / "checkpoint.pt", result.state, cfg)
+    return result
+
+
+# -- files -------------------------------------------------------------------------------------
+def write_bytes(path: Path, blob: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: nothing half-written is left."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: Path, text: str) -> None:
+    write_bytes(path, text.encode())
+
+
+def write_json(path: Path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def save_checkpoint(path: Path, state: dict[str, torch.Tensor], cfg: Config) -> None:
+    """A checkpoint is the state_dict plus the config that made it (loads with weights_only=True)."""
+    import io
+    buf = io.BytesIO()
+    torch.save({"state_dict": {k: v.detach().cpu().contiguous() for k, v in state.items()},
+                "config": cfg.to_dict()}, buf)
+    write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[Net1989, Config]:
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = Config.from_dict(ck["config"])
+    model = Net1989(net_config(cfg))
+    model.load_state_dict(ck["state_dict"])
+    model.eval()
+    return model, cfg

@@ -1,0 +1,46 @@
+"""Shared fixtures. The real data files live in ../shared/data (beside the repository);
+tests that need them skip when they are absent, unless LECUN1989_REQUIRE_DATA=1 (set by
+.ci/run), in which case a missing folder is a failure."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data() -> Path:
+    env = os.environ.get("LECUN1989_TEST_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Folder holding mnist/ and usps/ exactly as a download produces them."""
+    path = _shared_data()
+    if not (path / "mnist").is_dir() or not (path / "usps").is_dir():
+        msg = f"real data not found at {path} (set LECUN1989_TEST_DATA)"
+        if os.environ.get("LECUN1989_REQUIRE_DATA") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference_log() -> Path:
+    path = REPO.parent / "shared" / "reference" / "anchor-repro-train-first.log"
+    if not path.is_file():
+        if os.environ.get("LECUN1989_REQUIRE_DATA") == "1":
+            pytest.fail(f"reference log not found at {path}")
+        pytest.skip(f"reference log not found at {path}")
+    return path
+
+
+def pytest_configure(config):
+    # Tiny tensors: one thread is fastest, and it avoids OpenMP spin contention when the
+    # machine is busy (tests run next to benchmarks or other runs).
+    import torch
+    torch.set_num_threads(1)

@@ -1,0 +1,161 @@
+"""Speed of the fast engine against the reference engine and against the machine's flop rate.
+
+    PYTHONPATH=src python benchmarks/speed.py [--quick] [--json PATH]
+
+Measures (single-threaded runs throughout):
+  ref_pass_s           TorchEngine, one full pass of the faithful config (7291 examples)
+  fast_23pass_s        FastEngine, the full 23-pass faithful run after compilation: training
+                       passes plus per-pass evaluation of both splits, as train.run does it
+  fast_train_23pass_s  the training passes alone
+  sgemm_gflops         torch float32 2048x2048 matmul, one thread, best of several
+  flop_limit_23pass_s  57.6e9 / sgemm rate: 23 x 7291 x 171,780 multiply-adds x 2 flops
+  speedup_vs_ref       ref_pass_s / (fast_23pass_s / 23)
+  x_flop_limit         fast_23pass_s / flop_limit_23pass_s
+  parallel_efficiency  per-run throughput with os.cpu_count() runs at once / single-run throughput
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+
+PASSES, N_TRAIN, N_TEST = 23, 7291, 2007
+FLOPS_23 = 57.6e9
+
+
+def _data():
+    try:
+        from lecun1989.data import load_dataset
+        d = load_dataset("mnist1989")
+        return (torch.as_tensor(d.train.x, dtype=torch.float32), torch.as_tensor(d.train.y, dtype=torch.int64),
+                torch.as_tensor(d.test.x, dtype=torch.float32), torch.as_tensor(d.test.y, dtype=torch.int64),
+                "mnist1989")
+    except Exception as exc:  # noqa: BLE001 - any failure falls back to random data
+        g = torch.Generator().manual_seed(0)
+        return (torch.rand((N_TRAIN, 1, 16, 16), generator=g) * 2 - 1, torch.randint(0, 10, (N_TRAIN,), generator=g),
+                torch.rand((N_TEST, 1, 16, 16), generator=g) * 2 - 1, torch.randint(0, 10, (N_TEST,), generator=g),
+                f"random (mnist1989 not loadable: {type(exc).__name__})")
+
+
+def sgemm_gflops(reps: int = 5) -> float:
+    torch.set_num_threads(1)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * 2048 ** 3 / best / 1e9
+
+
+def fast_run(passes: int, data=None) -> tuple[float, float]:
+    """(total seconds, training seconds) of a faithful run with the fast engine, as train.run does it."""
+    from lecun1989 import metrics
+    from lecun1989.config import Config, lr_at
+    from lecun1989.fast import FastEngine
+    from lecun1989.model import Net1989
+    from lecun1989.train import net_config, pass_randomness
+    torch.set_num_threads(1)
+    xtr, ytr, xte, yte, _ = data if data is not None else _data()
+    cfg = Config()
+    eng = FastEngine(cfg, Net1989(net_config(cfg), seed=cfg.seed))
+    t0 = time.perf_counter()
+    train = 0.0
+    for p in range(passes):
+        s, m = pass_randomness(cfg, p, xtr.shape[0])
+        t = time.perf_counter()
+        eng.train_pass(xtr, ytr, lr_at(cfg, p), s, m)
+        train += time.perf_counter() - t
+        for x, y in ((xtr, ytr), (xte, yte)):
+            metrics.summarize(eng.predict(x), y, cfg.head)
+    return time.perf_counter() - t0, train
+
+
+def ref_pass(n: int, data) -> float:
+    from lecun1989.config import Config
+    from lecun1989.model import Net1989
+    from lecun1989.train import TorchEngine, net_config
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    xtr, ytr = data[0][:n], data[1][:n]
+    cfg = Config()
+    eng = TorchEngine(cfg, Net1989(net_config(cfg), seed=cfg.seed))
+    t = time.perf_counter()
+    eng.train_pass(xtr, ytr, cfg.lr)
+    return (time.perf_counter() - t) * N_TRAIN / n
+
+
+def _worker(passes: int) -> float:
+    from lecun1989.fast import warm_up
+    warm_up()
+    data = _data()
+    t = time.perf_counter()
+    fast_run(passes, data)
+    return time.perf_counter() - t
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="reference on 1000 examples, parallel runs of 3 passes")
+    ap.add_argument("--json", help="write the results to this file")
+    args = ap.parse_args(argv)
+    import numba
+    from lecun1989 import fast
+
+    t = time.perf_counter()
+    compile_s = fast.warm_up()
+    data = _data()
+    res: dict = {"data": data[4]}
+    res["compile_or_load_s"] = compile_s
+    res["sgemm_gflops"] = sgemm_gflops()
+    res["flop_limit_23pass_s"] = FLOPS_23 / (res["sgemm_gflops"] * 1e9)
+    res["ref_pass_s"] = ref_pass(1000 if args.quick else N_TRAIN, data)
+    res["ref_pass_extrapolated"] = bool(args.quick)
+    total, train = fast_run(PASSES, data)
+    res["fast_23pass_s"] = total
+    res["fast_train_23pass_s"] = train
+    res["fast_eval_23pass_s"] = total - train
+    res["us_per_example_train"] = train / (PASSES * N_TRAIN) * 1e6
+    res["speedup_vs_ref"] = res["ref_pass_s"] / (total / PASSES)
+    res["x_flop_limit"] = total / res["flop_limit_23pass_s"]
+    cores = os.cpu_count() or 1
+    ppasses = 3 if args.quick else PASSES
+    single = _worker(ppasses)
+    with mp.get_context("spawn").Pool(cores) as pool:
+        times = pool.map(_worker, [ppasses] * cores)
+    res["parallel_efficiency"] = single / max(times)
+    res["parallel_runs"] = {"cores": cores, "passes": ppasses, "single_s": single, "each_s": times}
+    res["machine"] = {"platform": platform.platform(), "cpu": cpu_model(), "cores": cores,
+                      "loadavg_1min": os.getloadavg()[0]}
+    res["versions"] = {"python": platform.python_version(), "torch": torch.__version__,
+                       "numpy": np.__version__, "numba": numba.__version__}
+    res["wall_s"] = time.perf_counter() - t
+    for k, v in res.items():
+        print(f"{k:24s} {v:.4g}" if isinstance(v, float) else f"{k:24s} {v}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
+    return res
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+    main()

@@ -1,0 +1,152 @@
+"""The fast engine (fast.py) against the reference engine (train.TorchEngine).
+
+Both engines start from the same initial weights and consume the same random stream
+(train.pass_randomness), so after a short run their weights must agree to float32 rounding noise.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from lecun1989 import fast
+from lecun1989.config import Config
+from lecun1989.model import Net1989
+from lecun1989.train import TorchEngine, net_config, pass_randomness
+
+N_SHORT = 100                     # examples in a short run
+TOL = 1e-5                        # x the largest |weight| of the reference model
+
+
+def _digits(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random 'digits' in [-1, 1] with a background of -1, and random labels."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand((n, 1, 16, 16), generator=g) * 2 - 1
+    x[:, :, :2, :] = -1.0
+    y = torch.randint(0, 10, (n,), generator=g)
+    return x, y
+
+
+def _lr(cfg_kwargs: dict) -> float:
+    # the ladder's learning rates: 0.03 (1989 SGD), 0.01 (SGD + linear head), 3e-4 (AdamW)
+    if cfg_kwargs["optimizer"] == "adamw":
+        return 3e-4
+    return 0.03 if cfg_kwargs["head"] == "tanh" else 0.01
+
+
+def _train_both(cfg: Config, x, y, seed: int = 7):
+    ref = TorchEngine(cfg, Net1989(net_config(cfg), seed=seed))
+    fst = fast.FastEngine(cfg, Net1989(net_config(cfg), seed=seed))
+    shifts, masks = pass_randomness(cfg, 0, x.shape[0])
+    ref.train_pass(x, y, cfg.lr, shifts, masks)
+    fst.train_pass(x, y, cfg.lr, shifts, masks)
+    return ref, fst
+
+
+COMBOS = list(itertools.product(("tanh", "relu", "scaled-tanh"), ("tanh", "linear"),
+                                ("sgd", "adamw"), (0.0, 0.25), (False, True)))
+
+
+@pytest.mark.parametrize("activation,head,optimizer,dropout,shift", COMBOS,
+                         ids=["-".join(map(str, c)) for c in COMBOS])
+def test_short_run_matches_reference(activation, head, optimizer, dropout, shift):
+    kw = dict(activation=activation, head=head, optimizer=optimizer, dropout=dropout, shift=shift)
+    cfg = Config(**kw, lr=_lr(kw))
+    x, y = _digits(N_SHORT)
+    ref, fst = _train_both(cfg, x, y)
+    a, b = ref.state_dict(), fst.state_dict()
+    assert set(a) == set(b)
+    scale = max(float(v.abs().max()) for v in a.values())
+    for name in a:
+        assert b[name].shape == a[name].shape and b[name].dtype == torch.float32
+        diff = float((a[name] - b[name]).abs().max())
+        assert diff <= TOL * scale, f"{name}: max diff {diff:.3g} > {TOL} x {scale:.3g}"
+
+
+@pytest.mark.parametrize("activation,head", [("tanh", "tanh"), ("relu", "tanh"),
+                                             ("scaled-tanh", "tanh"), ("relu", "linear")])
+def test_predict_matches_model_forward(activation, head):
+    cfg = Config(activation=activation, head=head, dropout=0.25)
+    model = Net1989(net_config(cfg), seed=3)
+    eng = fast.FastEngine(cfg, model)
+    x, _ = _digits(300, seed=1)
+    model.eval()
+    with torch.no_grad():
+        want = model(x)
+    got = eng.predict(x)
+    assert got.shape == (300, 10) and got.dtype == torch.float32
+    assert float((got - want).abs().max()) <= 1e-5
+
+
+def test_state_dict_round_trip():
+    cfg = Config()
+    model = Net1989(net_config(cfg), seed=11)
+    eng = fast.FastEngine(cfg, model)
+    for name, w in model.state_dict().items():
+        assert torch.equal(eng.state_dict()[name], w), name
+
+
+def test_deterministic():
+    cfg = Config(activation="relu", head="linear", optimizer="adamw", lr=3e-4, dropout=0.25, shift=True)
+    x, y = _digits(200, seed=2)
+    runs = []
+    for _ in range(2):
+        eng = fast.FastEngine(cfg, Net1989(net_config(cfg), seed=5))
+        for p in range(2):
+            s, m = pass_randomness(cfg, p, x.shape[0])
+            eng.train_pass(x, y, cfg.lr, s, m)
+        runs.append(eng.state_dict())
+    for name in runs[0]:
+        assert torch.equal(runs[0][name], runs[1][name]), name
+
+
+def test_progress_counts_every_example():
+    cfg = Config()
+    x, y = _digits(2500, seed=4)
+    seen = []
+    fast.FastEngine(cfg, Net1989(net_config(cfg), seed=1)).train_pass(x, y, 0.03, progress=seen.append)
+    assert sum(seen) == 2500
+
+
+def test_tanh_rational_accuracy():
+    """The vectorized tanh is within 2 float32 ulp of the exact tanh, and saturates at +-1."""
+    a = np.concatenate([np.linspace(-12, 12, 200001), np.linspace(-1e-3, 1e-3, 2001)]).astype(np.float32)
+    out = np.empty_like(a)
+    fast.tanh_array(a, out, False)
+    got = out.astype(np.float64)
+    want = np.tanh(a.astype(np.float64))
+    ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(got - want) / ulp) <= 2.0
+    assert np.max(np.abs(got)) <= 1.0
+
+
+def test_h2_blocks_follow_the_model_table():
+    from lecun1989.model import H2_BLOCKS
+    blocks, bruns = fast.h2_blocks()
+    assert [tuple(b) for b in blocks] == [(lo, hi) for lo, hi, _ in H2_BLOCKS]
+    for (lo, hi, ranges), runs in zip(H2_BLOCKS, bruns):
+        cols = [(int(x0) // 25, int(x0 + n) // 25) for _, x0, n in runs if n > 0]
+        assert cols == list(ranges)
+
+
+def _real_data():
+    try:
+        from lecun1989.data import load_dataset
+        return load_dataset("mnist1989")
+    except Exception as exc:  # ImportError, missing files, or data.py's own errors
+        pytest.skip(f"mnist1989 data not loadable: {type(exc).__name__}: {exc}")
+
+
+def test_full_pass_matches_reference_on_real_data():
+    """One full pass of the faithful config: train and test error within 0.1% absolute."""
+    from lecun1989.train import run
+    data = _real_data()
+    cfg = Config().with_overrides(passes=1)
+    ref = run(cfg, engine="torch", data=data, progress=False)
+    fst = run(cfg, engine="fast", data=data, progress=False)
+    for split in ("train", "test"):
+        e_ref, e_fast = ref.final(split)["error"], fst.final(split)["error"]
+        assert abs(e_ref - e_fast) <= 0.001, f"{split}: torch {e_ref:.4f} vs fast {e_fast:.4f}"

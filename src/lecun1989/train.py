@@ -45,7 +45,7 @@ def pass_randomness(cfg: Config, pass_index: int, n: int) -> tuple[np.ndarray | 
     masks:  (n, 192) float32, 0 or 1/(1-p) - inverted dropout on the H2 outputs, or None.
     Shifts and masks come from separate child streams: adding dropout does not change the shifts.
     """
-    s_shift, s_drop = np.random.SeedSequence([cfg.seed, pass_index, 1989]).spawn(2)
+    s_shift, s_drop = _pass_streams(cfg, pass_index)[:2]
     shifts = masks = None
     if cfg.shift:
         shifts = np.random.default_rng(s_shift).integers(-1, 2, size=(n, 2))
@@ -53,6 +53,18 @@ def pass_randomness(cfg: Config, pass_index: int, n: int) -> tuple[np.ndarray | 
         keep = np.random.default_rng(s_drop).random((n, H2_UNITS)) >= cfg.dropout
         masks = keep.astype(np.float32) * np.float32(1.0 / (1.0 - cfg.dropout))
     return shifts, masks
+
+
+def _pass_streams(cfg: Config, pass_index: int) -> list[np.random.SeedSequence]:
+    # children: 0 shifts, 1 dropout masks, 2 the sdlm estimation sample
+    return np.random.SeedSequence([cfg.seed, pass_index, 1989]).spawn(3)
+
+
+def sdlm_sample(cfg: Config, pass_index: int, n: int) -> np.ndarray:
+    """Sorted indices of the training digits on which sdlm estimates its Hessian diagonal
+    before pass `pass_index` (a fresh draw of `sdlm_sample` digits each pass)."""
+    rng = np.random.default_rng(_pass_streams(cfg, pass_index)[2])
+    return np.sort(rng.choice(n, size=min(cfg.sdlm_sample, n), replace=False))
 
 
 # -- the reference engine ----------------------------------------------------------------------
@@ -69,6 +81,10 @@ class TorchEngine:
             self.opt = torch.optim.SGD(params, lr=cfg.lr)
         elif cfg.optimizer == "adamw":
             self.opt = torch.optim.AdamW(params, lr=cfg.lr)
+        elif cfg.optimizer == "sdlm":
+            self.opt = None         # stepped by hand in _sdlm_step (sdlm.py has the method)
+            self.lr = cfg.lr
+            self.h: dict[str, torch.Tensor] = {}
         else:  # pragma: no cover - Config validates the name
             raise ValueError(cfg.optimizer)
 
@@ -76,8 +92,11 @@ class TorchEngine:
                    shifts: np.ndarray | None = None, masks: np.ndarray | None = None,
                    progress: Callable[[int], None] | None = None) -> None:
         model = self.model
-        for g in self.opt.param_groups:
-            g["lr"] = lr
+        if self.opt is None:
+            self.lr = lr
+        else:
+            for g in self.opt.param_groups:
+                g["lr"] = lr
         y = metrics.targets(labels)
         m = torch.from_numpy(masks) if masks is not None else None
         model.train()
@@ -101,13 +120,35 @@ class TorchEngine:
                 loss = torch.mean((y[[i]] - out) ** 2)
             else:
                 loss = F.cross_entropy(out, labels[i:i + 1])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if opt is None:
+                model.zero_grad(set_to_none=True)
+                loss.backward()
+                self._sdlm_step(xi)
+            else:
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
             if progress is not None and (i + 1) % 256 == 0:
                 progress(256)
         if progress is not None:
             progress(x.shape[0] % 256)
+
+    def estimate_hessian(self, x: torch.Tensor) -> None:
+        """sdlm: the Gauss-Newton diagonal averaged over the digits x (before a pass)."""
+        from .sdlm import gn_diagonal
+        self.h = gn_diagonal(self.model, x)
+
+    @torch.no_grad()
+    def _sdlm_step(self, xi: torch.Tensor) -> None:
+        mu = self.cfg.sdlm_mu
+        for name, p in self.model.named_parameters():
+            p -= self.lr / (mu + self.h[name]) * p.grad
+        g = self.cfg.sdlm_running
+        if g > 0:
+            from .sdlm import gn_diagonal
+            hi = gn_diagonal(self.model, xi)
+            for name in self.h:
+                self.h[name] = (1 - g) * self.h[name] + g * hi[name]
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -191,6 +232,8 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
     show = sys.stderr.isatty() if progress is None else progress
     for p in range(cfg.passes):
         shifts, masks = pass_randomness(cfg, p, xtr.shape[0])
+        if cfg.optimizer == "sdlm":
+            eng.estimate_hessian(xtr[torch.from_numpy(sdlm_sample(cfg, p, xtr.shape[0]))])
         bar = None
         if show:
             from tqdm import tqdm

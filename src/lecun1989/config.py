@@ -19,7 +19,7 @@ from typing import Any
 
 ACTIVATIONS = ("tanh", "relu", "scaled-tanh")
 HEADS = ("tanh", "linear")
-OPTIMIZERS = ("sgd", "adamw")
+OPTIMIZERS = ("sgd", "adamw", "sdlm")
 SCHEDULES = ("constant", "linear")
 DATASETS = ("mnist1989", "mnist1989-test-first", "usps", "mnist")
 ENGINES = ("fast", "torch")
@@ -38,12 +38,16 @@ class Config:
     activation: str = "tanh"         # hidden units: tanh | relu | scaled-tanh (1.7159 tanh(2a/3))
     head: str = "tanh"               # tanh (MSE on +-1 targets) | linear (softmax cross-entropy)
     dropout: float = 0.0             # dropout probability on the 192 H2 outputs, before H3
-    optimizer: str = "sgd"           # sgd | adamw (torch defaults for everything but lr)
+    optimizer: str = "sgd"           # sgd | adamw (torch defaults but lr) | sdlm (the paper's diagonal Newton)
     lr: float = 0.03                 # learning rate (the first pass's, under a schedule)
     schedule: str = "constant"       # constant | linear (lr down to lr/3 over the passes)
     shift: bool = False              # per-example shift in {-1,0,1} on both axes, with wrap-around
     passes: int = 23                 # passes over the training digits
     seed: int = 1337                 # seeds init, dropout masks and shifts
+    # sdlm only (stochastic diagonal Levenberg-Marquardt; lr is its eps): step eps / (mu + h_kk)
+    sdlm_mu: float = 0.02            # mu, LeCun et al. 1998 (LeNet-5)
+    sdlm_sample: int = 500           # examples for the Hessian-diagonal estimate before each pass
+    sdlm_running: float = 0.0        # > 0: also keep h as a running average, h <- (1-g) h + g h_example
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -68,6 +72,12 @@ class Config:
             raise ConfigError(f"passes must be at least 1, got {self.passes}")
         if self.train_size < 0:
             raise ConfigError(f"train_size must be >= 0 (0 = all), got {self.train_size}")
+        if not (math.isfinite(self.sdlm_mu) and self.sdlm_mu > 0):
+            raise ConfigError(f"sdlm_mu must be a positive number, got {self.sdlm_mu!r}")
+        if self.sdlm_sample < 1:
+            raise ConfigError(f"sdlm_sample must be at least 1, got {self.sdlm_sample}")
+        if not (0.0 <= self.sdlm_running < 1.0):
+            raise ConfigError(f"sdlm_running must be in [0, 1), got {self.sdlm_running!r}")
         if not (0 <= self.seed < 2**32):
             raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
 
@@ -108,3 +118,141 @@ def lr_at(cfg: Config, pass_index: int) -> float:
         return cfg.lr
     a = pass_index / (cfg.passes - 1) if cfg.passes > 1 else 0.0
     return (1.0 - a) * cfg.lr + a * (cfg.lr / 3.0)
+
+
+# =============================================================================================
+# Presets: the published modernisation ladders (REFERENCE.md), one named step each
+# =============================================================================================
+# Each step is a small override of the step it builds on (`base`), with a one-line reason. The
+# published figures are those of REFERENCE.md: the anchor's table for a*, the learner's for l*,
+# the anchor's rows 5 and 6 for d*. A step's seed is the anchor's 1337; a ladder replaces it.
+
+LADDER_NAMES = ("anchor", "learner", "data")
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str                        # "a0"
+    ladder: str                      # "anchor" | "learner" | "data" (or "custom": an ad-hoc step)
+    change: str                      # one line: what changes vs the previous step
+    why: str                         # one line: why
+    config: Config                   # the full run config (seed 1337; the ladder replaces the seed)
+    report_passes: tuple[int, ...]   # passes at which the table reports (last = config.passes)
+    published: dict                  # published figures, flat; multi-pass steps: {"source", "by_pass": {pass: {...}}}
+    base: str = ""                   # the step this one changes ("" = none): the delta column compares with it
+
+    def __post_init__(self) -> None:
+        rp = self.report_passes
+        if not rp or list(rp) != sorted(set(rp)) or rp[-1] != self.config.passes or rp[0] < 1:
+            raise ConfigError(f"preset {self.name}: report_passes must increase and end at passes")
+
+    def published_at(self, pass_number: int) -> dict:
+        """The published figures that apply at `pass_number` ({} if none)."""
+        pub = self.published
+        if not pub:
+            return {}
+        if "by_pass" in pub:
+            fig = pub["by_pass"].get(pass_number)
+            return {"source": pub["source"], "pass": pass_number, **fig} if fig else {}
+        return dict(pub) if pub.get("pass", self.config.passes) == pass_number else {}
+
+
+def _pub(source: str, train: str, test: str, misses: int, pass_number: int | None = None, **extra) -> dict:
+    d = {"source": source, "train": train, "test": test, "test_misses": misses}
+    if pass_number is not None:
+        d["pass"] = pass_number
+    return {**d, **extra}
+
+
+def _fig(train: str, test: str, misses: int) -> dict:
+    return {"train": train, "test": test, "test_misses": misses}
+
+
+def _presets() -> dict[str, Preset]:
+    base = Config()                                              # the anchor's 1989 run
+    modern_opt = dict(optimizer="adamw", lr=3e-4)                # AdamW at the anchor's modern lr
+    a0 = base
+    a1 = a0.with_overrides(head="linear", lr=0.01)
+    a2 = a1.with_overrides(**modern_opt, schedule="linear", passes=46)
+    a3 = a2.with_overrides(shift=True, passes=60)
+    a4 = a3.with_overrides(dropout=0.25, activation="relu", passes=80)
+    l0 = a0.with_overrides(data="mnist1989-test-first")
+    l1 = l0.with_overrides(activation="relu")
+    l2 = l1.with_overrides(**modern_opt, head="linear")
+    l3 = l2.with_overrides(schedule="linear")
+    l4 = l3.with_overrides(dropout=0.25)
+    l5 = l3.with_overrides(shift=True)
+    l5b = l5.with_overrides(dropout=0.25)
+    l6a = l0.with_overrides(passes=80)
+    l6b = l5b.with_overrides(passes=80)
+    mnist50k = dict(data="mnist", train_size=50_000)           # a seeded 50,000 of MNIST's 60,000
+    d5 = a4.with_overrides(**mnist50k)
+    d6 = a0.with_overrides(**mnist50k, passes=100)
+    A, L, D = "anchor", "learner", "data"
+    star = {"note": "misses as published; train figure on a different split size"}
+    steps = [
+        Preset("a0", A, "1989 baseline: tanh, tanh head + MSE, SGD lr 0.03",
+               "the paper's net and loss as the anchor reproduces them", a0, (23,),
+               _pub(A, "0.62% (45)", "4.09% (82)", 82)),
+        Preset("a1", A, "linear head + softmax cross-entropy, SGD lr 0.01",
+               "a classifier's loss instead of regression onto +-1", a1, (23,),
+               _pub(A, "0.00% (0)", "4.38% (87)", 87), base="a0"),
+        Preset("a2", A, "AdamW lr 3e-4, linear decay to 1e-4, 46 passes",
+               "an adaptive optimizer and a decaying rate, trained twice as long", a2, (46,),
+               _pub(A, "0.00% (0)", "3.59% (72)", 72), base="a1"),
+        Preset("a3", A, "+ shift augmentation (1 px in x and y), 60 passes",
+               "more varied training digits against overfitting", a3, (60,),
+               _pub(A, "1.70% (123)", "2.19% (43)", 43), base="a2"),
+        Preset("a4", A, "+ dropout 0.25 before H3, tanh -> ReLU, 80 passes",
+               "the anchor's 'modern' run: regularise and use non-saturating units", a4, (80,),
+               _pub(A, "1.47% (106)", "1.59% (32)", 32), base="a3"),
+        Preset("l0", L, "baseline on the learner's data order (a0 on mnist1989-test-first)",
+               "the anchor script on this order gives the learner's baseline misses", l0, (23,),
+               _pub(L, "0.60% (44)", "4.19% (84)", 84), base="a0"),
+        Preset("l1", L, "tanh -> ReLU in hidden layers (output keeps tanh + MSE)",
+               "non-saturating hidden units", l1, (23,),
+               _pub(L, "0.93% (67)", "3.84% (77)", 77), base="l0"),
+        Preset("l2", L, "SGD -> AdamW lr 3e-4, linear head + cross-entropy",
+               "the learner ran the anchor's modern script, which has that head", l2, (23,),
+               _pub(L, "0.45% (32)", "3.94% (79)", 79), base="l1"),
+        Preset("l3", L, "lr decayed linearly 3e-4 -> 1e-4",
+               "smaller steps late in training settle the weights", l3, (23,),
+               _pub(L, "0.14% (10)", "3.24% (64)", 64), base="l2"),
+        Preset("l4", L, "l3 + dropout 0.25 before H3",
+               "regularise the 192 -> 30 layer, the one with most weights", l4, (23,),
+               _pub(L, "0.60% (44)", "3.44% (69)", 69), base="l3"),
+        Preset("l5", L, "l3 + shift augmentation (no dropout)",
+               "more varied training digits against overfitting", l5, (23,),
+               _pub(L, "1.98% (143)", "2.69% (53)", 53), base="l3"),
+        Preset("l5b", L, "l5 + dropout 0.25",
+               "both regularisers together", l5b, (23,),
+               _pub(L, "2.43% (177)", "2.49% (49)", 49), base="l5"),
+        Preset("l6a", L, "l0 for 80 passes",
+               "does the weak 1989 model improve with more passes?", l6a, (23, 57, 80),
+               {"source": L, "by_pass": {57: _fig("0.45% (32)", "3.94% (79)", 79)}}, base="l0"),
+        Preset("l6b", L, "l5b for 80 passes (schedule over 80)",
+               "does the regularised model improve with more passes?", l6b, (23, 57, 71, 80),
+               {"source": L, "by_pass": {57: _fig("1.62% (118)", "1.84% (37)", 37),
+                                         71: _fig("1.39% (100)", "1.59% (32)", 32)}}, base="l5b"),
+        Preset("d5", D, "a4 on a seeded 50,000 MNIST training digits, 80 passes",
+               "how much does seven times more data give the modern recipe?", d5, (80,),
+               _pub(A, "1.07% (31)", "1.25% (24)", 24, **star), base="a4"),
+        Preset("d6", D, "a0 on the same 50,000 digits, 100 passes",
+               "how much does more data give the 1989 recipe?", d6, (100,),
+               _pub(A, "2.03% (60)", "2.74% (54)", 54, **star), base="a0"),
+    ]
+    return {p.name: p for p in steps}
+
+
+PRESETS: dict[str, Preset] = _presets()
+LADDERS: dict[str, tuple[str, ...]] = {
+    name: tuple(p.name for p in PRESETS.values() if p.ladder == name) for name in LADDER_NAMES
+}
+
+
+def preset(name: str) -> Preset:
+    """The named ladder step; ConfigError (listing the known names) for an unknown one."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})") from None

@@ -24,17 +24,54 @@ def targets(labels: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
 
 def loss_of(outputs: torch.Tensor, labels: torch.Tensor, head: str) -> float:
     if head == "tanh":
-        return float(torch.mean((targets(labels) - outputs) ** 2))
+        return float(torch.mean((targets(labels, outputs.shape[1]) - outputs) ** 2))
     return float(F.cross_entropy(outputs, labels))
 
 
 def summarize(outputs: torch.Tensor, labels: torch.Tensor, head: str) -> dict:
-    """loss, error (a fraction), misses (the true integer count) and n for one split."""
+    """loss, error (a fraction), misses (the true integer count), n, and the rejection rate
+    needed for 1% error on the rest (`reject_1pct`, a fraction) for one split."""
     outputs = torch.as_tensor(outputs, dtype=torch.float32)
     labels = torch.as_tensor(labels, dtype=torch.int64)
     n = int(labels.shape[0])
     misses = int((outputs.argmax(dim=1) != labels).sum())
-    return {"loss": loss_of(outputs, labels, head), "error": misses / n, "misses": misses, "n": n}
+    return {"loss": loss_of(outputs, labels, head), "error": misses / n, "misses": misses, "n": n,
+            "reject_1pct": rejection_at(outputs, labels, head, REJECT_TARGET)}
+
+
+# -- rejection (LeCun et al. 1989: "12.1% for 1% classification error on the remaining
+#    (nonrejected) test patterns"; a pattern is rejected when the difference between the two
+#    most active output units is below a threshold) -----------------------------------------
+REJECT_TARGET = 0.01
+
+
+def margins(outputs: torch.Tensor, head: str) -> torch.Tensor:
+    """Difference between the two most active outputs. For the linear head the activities are
+    the softmax probabilities (logit gaps are not comparable across examples)."""
+    act = torch.softmax(outputs.double(), dim=1) if head == "linear" else outputs.double()
+    top2 = torch.topk(act, 2, dim=1).values
+    return top2[:, 0] - top2[:, 1]
+
+
+def rejection_curve(outputs: torch.Tensor, labels: torch.Tensor, head: str):
+    """(rejected share, error on the rest) for k = 0 .. N-1 rejected, lowest margin first."""
+    outputs = torch.as_tensor(outputs, dtype=torch.float32)
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    n = labels.shape[0]
+    wrong = (outputs.argmax(dim=1) != labels).double()
+    order = torch.argsort(margins(outputs, head), stable=True)
+    rejected_wrong = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(wrong[order], 0)[:-1]])
+    k = torch.arange(n, dtype=torch.float64)
+    err_rest = (wrong.sum() - rejected_wrong) / (n - k)
+    return (k / n).numpy(), err_rest.numpy()
+
+
+def rejection_at(outputs: torch.Tensor, labels: torch.Tensor, head: str, target: float = REJECT_TARGET) -> float:
+    """The smallest share of examples rejected (lowest margin first) so that the error on the
+    remaining ones is at most `target`."""
+    share, err = rejection_curve(outputs, labels, head)
+    ok = (err <= target + 1e-12).nonzero()[0]
+    return float(share[ok[0]]) if len(ok) else 1.0
 
 
 def is_finite(record: dict) -> bool:
@@ -45,3 +82,7 @@ def eval_line(split: str, rec: dict) -> str:
     """The anchor's per-split line, e.g. `eval: split train. loss 4.073383e-03. error 0.62%. misses: 45`."""
     return (f"eval: split {split:5s}. loss {rec['loss']:e}. error {100 * rec['error']:.2f}%. "
             f"misses: {rec['misses']}")
+
+
+def rejection_line(rec: dict) -> str:
+    return f"rejection for {100 * REJECT_TARGET:.0f}% error on the rest: {100 * rec['reject_1pct']:.1f}% of {rec['n']}"

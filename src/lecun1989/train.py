@@ -259,6 +259,10 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
     result.state = eng.state_dict()
     result.seconds = time.perf_counter() - t0
     if out_dir is not None:
+        share, err = metrics.rejection_curve(eng.predict(xte), yte, cfg.head)
+        write_json(out_dir / "rejection.json", {
+            "split": "test", "pass": result.records[-1]["pass"], "criterion": "margin between the two most active outputs",
+            "rejected": [round(float(v), 6) for v in share], "error_on_rest": [round(float(v), 6) for v in err]})
         save_checkpoint(out_dir / "checkpoint.pt", result.state, cfg)
     return result
 

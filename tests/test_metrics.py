@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+import torch
+
+from lecun1989 import metrics
+
+
+def test_summarize_counts_misses_and_mse_like_the_anchor():
+    out = torch.tensor([[0.9, -1.0, -1.0], [0.2, 0.5, -1.0], [-1.0, -1.0, 0.1]])
+    y = torch.tensor([0, 0, 2])
+    rec = metrics.summarize(out, y, "tanh")
+    assert rec["misses"] == 1 and rec["n"] == 3 and rec["error"] == pytest.approx(1 / 3)
+    t = metrics.targets(y, 3)
+    assert rec["loss"] == pytest.approx(float(torch.mean((t - out) ** 2)))
+
+
+def test_rejection_rejects_lowest_margins_first():
+    # 100 examples: 5 wrong with the smallest margins, 95 right with larger margins
+    n = 100
+    out = torch.zeros(n, 10)
+    y = torch.zeros(n, dtype=torch.int64)
+    for i in range(n):
+        m = 0.01 * (i + 1)
+        if i < 5:
+            out[i, 1] = m          # wrong: class 1 beats class 0 by a small margin
+        else:
+            out[i, 0] = m          # right
+    assert metrics.summarize(out, y, "tanh")["misses"] == 5
+    # reject the 5 wrong ones (lowest margins) -> 0% error; 1% target: 95 left may hold 0 errors,
+    # with 4 rejected, 1 error in 96 = 1.04% > 1%, so exactly 5 must go
+    assert metrics.rejection_at(out, y, "tanh") == pytest.approx(0.05)
+    share, err = metrics.rejection_curve(out, y, "tanh")
+    assert share[0] == 0 and err[0] == pytest.approx(0.05) and err[5] == 0
+    assert np.all(np.diff(err[:6]) < 0)
+
+
+def test_no_rejection_needed_when_error_is_low():
+    out = torch.eye(10).repeat(10, 1)
+    y = torch.arange(10).repeat(10)
+    assert metrics.rejection_at(out, y, "linear") == 0.0

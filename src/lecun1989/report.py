@@ -1,0 +1,793 @@
+"""Figures and one self-contained HTML page for a run folder or a ladder folder.
+
+`report(path)` reads what `train.run(..., out=DIR)` or a ladder wrote, re-evaluates the saved
+weights on the test digits, and writes into that folder:
+
+    curves.png            train and test error per pass (ladder: one curve per step, mean +- sd)
+    mistakes.png          every misclassified test digit, true -> predicted
+    common_mistakes.png   (ladder) the test digits every seed of the last step gets wrong
+    confusion.png         true digit x predicted digit
+    rejection.png         error on the kept digits versus the share rejected, lowest margin first
+    kernels.png           the 12 H1 kernels (5x5)
+    feature_maps.png      one test digit, its 12 H1 maps (8x8) and 12 H2 maps (4x4)
+    report.html           all of it, the results table, each run's config, machine and versions;
+                          figures embedded as data: URIs, so the page needs no network and no
+                          other file
+
+Rejection follows the paper (LeCun et al. 1989, section 5): a digit is rejected when the
+difference between the two largest outputs is below a threshold; sweeping the threshold gives the
+curve, and the paper's headline is the share rejected for 1% error on the rest (12.1% there).
+The curve and the figure come from `metrics.rejection_curve` / `metrics.rejection_at`, the same
+code that writes `reject_1pct` into every run's metrics.
+
+Figures use matplotlib's Agg canvas directly (no pyplot, no global state, no display). Every file
+is written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import metrics
+from .config import Config
+from .model import H1_MAPS, H1_SIDE, H2_MAPS, H2_SIDE, IMAGE, KERNEL, Net1989
+from .train import load_checkpoint, load_data, write_bytes, write_text
+
+REPORT_HTML = "report.html"
+TARGET_ERROR = 0.01                 # the paper's operating point: 1% error on the kept digits
+PAPER_REJECTION = 0.121             # "12.1% for 1% classification error" (USPS, LeCun et al. 1989)
+GALLERY_MAX = 600                   # an untrained run can miss most of 2007 digits: cap the grid
+GALLERY_COLS = 15
+DPI = 100
+
+
+class ReportError(Exception):
+    """The folder is neither a run folder nor a ladder folder, or holds nothing to report."""
+
+
+# =============================================================================================
+# Numbers behind the figures
+# =============================================================================================
+
+def confusion(labels: torch.Tensor, preds: torch.Tensor, n: int = 10) -> np.ndarray:
+    """(n, n) counts: row = true digit, column = predicted digit."""
+    m = np.zeros((n, n), dtype=np.int64)
+    np.add.at(m, (np.asarray(labels), np.asarray(preds)), 1)
+    return m
+
+
+def hidden_layers(net: Net1989, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(H1 (N,12,8,8), H2 (N,12,4,4), outputs) of the net's own forward pass.
+
+    The hidden activations are recorded by wrapping the net's activation function for one call of
+    `Net1989.forward`, so no line of the architecture is repeated here."""
+    recorded: list[torch.Tensor] = []
+    act = net.act
+
+    def recording(a: torch.Tensor) -> torch.Tensor:
+        y = act(a)
+        recorded.append(y.detach())
+        return y
+
+    was = net.training
+    net.eval()
+    net.act = recording
+    try:
+        with torch.no_grad():
+            out = net(x)
+    finally:
+        net.act = act
+        net.train(was)
+    h1, h2 = recorded[0], recorded[1]
+    n = x.shape[0]
+    if h1.shape != (n, H1_MAPS, H1_SIDE, H1_SIDE) or h2.shape != (n, H2_MAPS, H2_SIDE, H2_SIDE):
+        raise RuntimeError(f"unexpected hidden shapes {tuple(h1.shape)}, {tuple(h2.shape)}")
+    return h1, h2, out
+
+
+# =============================================================================================
+# Reading folders
+# =============================================================================================
+
+@dataclass
+class Run:
+    """A run folder: config.json, metrics.jsonl, checkpoint.pt (any may be missing)."""
+
+    dir: Path
+    config: dict = field(default_factory=dict)
+    records: list[dict] = field(default_factory=list)
+    seed: int | None = None
+    status: str = "ok"
+    # filled by evaluate()
+    outputs: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    x_test: torch.Tensor | None = None
+    net: Net1989 | None = None
+    cfg: Config | None = None
+    problem: str | None = None
+
+    @property
+    def wrong(self) -> np.ndarray:
+        return (self.outputs.argmax(dim=1) != self.labels).numpy()
+
+    def final(self, split: str) -> dict | None:
+        recs = [r for r in self.records if r.get("split") == split]
+        return recs[-1] if recs else None
+
+    def series(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        recs = sorted((r for r in self.records if r.get("split") == split), key=lambda r: r["pass"])
+        return (np.array([r["pass"] for r in recs], dtype=np.int64),
+                np.array([r["error"] for r in recs], dtype=np.float64))
+
+
+def read_run(path: Path) -> Run:
+    run = Run(dir=Path(path))
+    cj = run.dir / "config.json"
+    if cj.is_file():
+        run.config = json.loads(cj.read_text())
+        run.seed = run.config.get("seed")
+    mj = run.dir / "metrics.jsonl"
+    if mj.is_file():
+        for line in mj.read_text().splitlines():
+            line = line.strip()
+            if line:
+                try:
+                    run.records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break               # a line cut short by a crash: keep what came before
+    return run
+
+
+class _DataCache:
+    """Data sets loaded once per report (a ladder's runs mostly share one)."""
+
+    def __init__(self, root) -> None:
+        self.root = root
+        self.sets: dict[tuple, object] = {}
+
+    def get(self, cfg: Config):
+        key = (cfg.data, cfg.train_size if cfg.data == "mnist" else 0)
+        if key not in self.sets:
+            self.sets[key] = load_data(cfg, self.root)
+        return self.sets[key]
+
+
+def evaluate(run: Run, cache: _DataCache) -> bool:
+    """Load the run's checkpoint and compute its test outputs; False (with run.problem) if not."""
+    ck = run.dir / "checkpoint.pt"
+    if not ck.is_file():
+        run.problem = f"no checkpoint.pt in {run.dir}"
+        return False
+    try:
+        net, cfg = load_checkpoint(ck)
+        data = cache.get(cfg)
+    except Exception as e:  # a report shows what it can; the reason goes on the page
+        run.problem = f"cannot re-evaluate {run.dir.name}: {type(e).__name__}: {e}"
+        return False
+    run.net, run.cfg = net, cfg
+    run.x_test = torch.as_tensor(data.test.x, dtype=torch.float32)
+    run.labels = torch.as_tensor(data.test.y, dtype=torch.int64)
+    with torch.no_grad():
+        run.outputs = net(run.x_test)
+    return True
+
+
+# =============================================================================================
+# Figures (matplotlib Agg canvas, no pyplot)
+# =============================================================================================
+
+def _figure(w: float, h: float, layout: str | None = None):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(w, h), dpi=DPI, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _log_axes(ax) -> None:
+    """A log error axis labelled in plain percentages (0.5, 1, 2, 5 ... not 10^0), integer passes."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _floor(n: int) -> float:
+    """Where a zero error is drawn on a log axis: half a miss."""
+    return 0.5 / max(n, 1) * 100
+
+
+def fig_curves_run(run: Run):
+    fig = _figure(7.5, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    zero = False
+    for split, colour in (("train", "tab:blue"), ("test", "tab:red")):
+        p, e = run.series(split)
+        if not p.size:
+            continue
+        n = run.final(split)["n"]
+        y = e * 100
+        zero |= bool((y <= 0).any())
+        y = np.where(y > 0, y, _floor(n))
+        ax.plot(p, y, "o-" if p.size < 30 else "-", color=colour, ms=3, label=f"{split} ({n} digits)")
+    _log_axes(ax)
+    ax.set_xlabel("pass")
+    ax.set_ylabel("error (%), log scale")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title("Learning curves" + (" (0 errors drawn at half a miss)" if zero else ""))
+    return fig
+
+
+def fig_curves_ladder(series: list[dict]):
+    fig = _figure(11, 4.2, layout="constrained")
+    cmap = _cmap("viridis")
+    zero = False
+    for j, split in enumerate(("train", "test")):
+        ax = fig.add_subplot(1, 2, j + 1)
+        for i, s in enumerate(series):
+            if split not in s:
+                continue
+            p, mean, sd, n = s[split]
+            colour = cmap(0.85 * i / max(len(series) - 1, 1))
+            floor = _floor(n)
+            m = mean * 100
+            zero |= bool((m <= 0).any())
+            lo = np.maximum((mean - sd) * 100, floor)
+            hi = np.maximum((mean + sd) * 100, floor)
+            ax.plot(p, np.maximum(m, floor), "-", color=colour, lw=1.5, label=f"{s['step']} (n={s['n']})")
+            ax.fill_between(p, lo, hi, color=colour, alpha=0.2, lw=0)
+        _log_axes(ax)
+        ax.set_xlabel("pass")
+        ax.set_ylabel("error (%), log scale")
+        ax.set_title(f"{split} error, mean \u00b1 sd over seeds")
+        ax.grid(True, which="both", alpha=0.3)
+        if j == 1:
+            ax.legend(fontsize=8, loc="upper right")
+    if zero:
+        fig.suptitle("(0 errors drawn at half a miss)", fontsize=8, y=0.02)
+    return fig
+
+
+def _cmap(name: str):
+    import matplotlib
+
+    return matplotlib.colormaps[name]
+
+
+def fig_gallery(x: torch.Tensor, labels: np.ndarray, shown: list[tuple[int, str]], title: str):
+    """A grid of 16x16 test digits (ink dark on white paper), each captioned above.
+
+    The digits are tiled into one RGB mosaic drawn by a single imshow (one axes per digit would
+    take seconds for a few hundred digits)."""
+    k = len(shown)
+    cols = min(GALLERY_COLS, max(k, 1))
+    rows = max(1, math.ceil(k / cols))
+    cap, gap = 7, 2                                  # pixel rows for the caption, pixels between cells
+    cw, ch = IMAGE + gap, IMAGE + cap + gap
+    mosaic = np.ones((rows * ch, cols * cw, 3), dtype=np.float32)
+    for i, (idx, _) in enumerate(shown):
+        r, c = divmod(i, cols)
+        top, left = r * ch + cap, c * cw + gap // 2
+        grey = (1.0 - x[idx, 0].numpy()) / 2.0       # [-1, 1] -> ink 0 (black), paper 1 (white)
+        mosaic[top - 1:top + IMAGE + 1, left - 1:left + IMAGE + 1] = 0.8    # a light frame
+        mosaic[top:top + IMAGE, left:left + IMAGE] = np.clip(grey, 0, 1)[..., None]
+    fig = _figure(cols * 0.62, rows * 0.85 + 0.45)
+    ax = fig.add_axes((0, 0, 1, 0.97 if rows > 3 else 0.9))
+    ax.imshow(mosaic, interpolation="nearest", aspect="equal")
+    for i, (_, caption) in enumerate(shown):
+        r, c = divmod(i, cols)
+        ax.text(c * cw + gap // 2 + IMAGE / 2 - 0.5, r * ch + cap - 1.5, caption, ha="center", va="bottom",
+                fontsize=8, color="firebrick")
+    if not shown:
+        ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
+    ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def fig_confusion(m: np.ndarray):
+    fig = _figure(5.6, 5.0)
+    ax = fig.add_subplot(1, 1, 1)
+    off = m.astype(float).copy()
+    np.fill_diagonal(off, np.nan)             # colour the mistakes; the diagonal would swamp them
+    vmax = max(np.nanmax(off) if np.isfinite(off).any() else 1.0, 1.0)
+    ax.imshow(off, cmap="Reds", vmin=0, vmax=vmax)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            v = m[i, j]
+            if v:
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
+                        color="black" if i == j or off[i, j] < 0.6 * vmax else "white",
+                        fontweight="bold" if i == j else "normal")
+    ax.set_xticks(range(10))
+    ax.set_yticks(range(10))
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("true digit")
+    ax.set_title(f"Confusion matrix ({int(m.sum()) - int(np.trace(m))} mistakes of {int(m.sum())})")
+    return fig
+
+
+def fig_rejection(curves: list[tuple[str, np.ndarray, np.ndarray, float]]):
+    """curves: (label, share rejected, error on the rest, share for 1% error)."""
+    fig = _figure(7.5, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    cmap = _cmap("viridis")
+    right = 0.3
+    for i, (label, share, err, at1) in enumerate(curves):
+        colour = cmap(0.85 * i / max(len(curves) - 1, 1)) if len(curves) > 1 else "tab:red"
+        ax.plot(share * 100, err * 100, "-", color=colour, lw=1.5,
+                label=f"{label}: {100 * at1:.1f}% rejected for 1% error")
+        ax.plot([at1 * 100], [TARGET_ERROR * 100], "o", color=colour, ms=5)
+        right = max(right, min(1.0, 1.5 * at1))
+    ax.axhline(TARGET_ERROR * 100, color="gray", ls="--", lw=1)
+    ax.text(right * 100 * 0.98, TARGET_ERROR * 100, "1% error", ha="right", va="bottom", fontsize=8, color="gray")
+    ax.plot([PAPER_REJECTION * 100], [TARGET_ERROR * 100], "k*", ms=9,
+            label="paper (USPS, 1989): 12.1% rejected for 1% error")
+    right = max(right, PAPER_REJECTION * 1.3)
+    ax.set_xlim(0, right * 100)
+    ax.set_ylim(0, None)
+    ax.set_xlabel("share of test digits rejected (%), lowest margin between the top two outputs first")
+    ax.set_ylabel("error on the digits kept (%)")
+    ax.set_title("Error versus rejection")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def fig_kernels(net: Net1989):
+    w = net.H1w.detach()[:, 0].numpy()            # (12, 5, 5)
+    v = float(np.abs(w).max()) or 1.0
+    fig = _figure(11, 2.3)
+    for i in range(w.shape[0]):
+        ax = fig.add_subplot(1, w.shape[0], i + 1)
+        im = ax.imshow(w[i], cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
+        ax.set_title(f"H1.{i}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=fig.axes, shrink=0.8, pad=0.01)
+    fig.suptitle(f"The 12 H1 kernels ({KERNEL}x{KERNEL}); red positive, blue negative", fontsize=10)
+    return fig
+
+
+def fig_feature_maps(net: Net1989, x: torch.Tensor, label: int):
+    h1, h2, out = hidden_layers(net, x[None] if x.dim() == 3 else x)
+    pred = int(out.argmax(dim=1)[0])
+    lo = float(min(h1.min(), h2.min()))
+    lo = -1.0 if lo < 0 else 0.0                 # tanh maps span [-1, 1], ReLU maps start at 0
+    hi = max(float(max(h1.max(), h2.max())), 1e-6) if lo == 0 else 1.0
+    fig = _figure(12, 2.9)
+    gs = fig.add_gridspec(2, H1_MAPS + 2, width_ratios=[2.2, 0.3] + [1] * H1_MAPS)
+    ax = fig.add_subplot(gs[:, 0])
+    ax.imshow(x.reshape(IMAGE, IMAGE).numpy(), cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
+    ax.set_title(f"input {IMAGE}x{IMAGE}\ntrue {label}, predicted {pred}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for row, (h, side, name) in enumerate(((h1, H1_SIDE, "H1"), (h2, H2_SIDE, "H2"))):
+        for i in range(h.shape[1]):
+            a = fig.add_subplot(gs[row, i + 2])
+            a.imshow(h[0, i].numpy(), cmap="gray_r", vmin=lo, vmax=hi, interpolation="nearest")
+            a.set_xticks([])
+            a.set_yticks([])
+            if i == 0:
+                a.set_ylabel(f"{name}\n{side}x{side}", fontsize=9)
+            a.set_title(f"{name}.{i}", fontsize=7)
+    fig.suptitle(f"Feature maps of test digit 0 (dark = high activity; scale {lo:g} to {hi:.3g})", fontsize=10)
+    return fig
+
+
+# =============================================================================================
+# HTML
+# =============================================================================================
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:1180px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+.lead{font-size:1.1em;background:#f6f8fa;border-left:4px solid #c33;padding:.6em 1em}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0} td,th{border:1px solid #ccc;padding:.25em .55em;text-align:right}
+th{background:#f0f0f0} td.l,th.l{text-align:left} img{max-width:100%;height:auto;display:block}
+figure{margin:.8em 0} figcaption{font-size:.9em;color:#555} .note{color:#a40;font-size:.9em}
+pre{background:#f6f8fa;padding:.6em;font-size:.8em;overflow-x:auto} nav a{margin-right:.8em}
+"""
+
+
+@dataclass
+class Page:
+    title: str
+    lead: str = ""
+    sections: list[tuple[str, str, str]] = field(default_factory=list)    # (id, title, body html)
+    pngs: dict[str, bytes] = field(default_factory=dict)
+
+    def figure(self, name: str, fig, caption: str, alt: str) -> str:
+        blob = _png(fig)
+        self.pngs[name] = blob
+        uri = "data:image/png;base64," + base64.b64encode(blob).decode("ascii")
+        return (f'<figure><img src="{uri}" alt="{html.escape(alt)}" data-file="{html.escape(name)}">'
+                f"<figcaption>{caption}</figcaption></figure>")
+
+    def add(self, sid: str, title: str, body: str) -> None:
+        self.sections.append((sid, title, body))
+
+    def render(self) -> str:
+        nav = " ".join(f'<a href="#{sid}">{html.escape(t)}</a>' for sid, t, _ in self.sections)
+        body = "\n".join(f'<section id="{sid}"><h2>{html.escape(t)}</h2>\n{b}</section>'
+                         for sid, t, b in self.sections)
+        return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+                f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head>\n<body>\n"
+                f"<h1>{html.escape(self.title)}</h1>\n<p class=\"lead\">{self.lead}</p>\n"
+                f"<nav>{nav}</nav>\n{body}\n"
+                f"<p class=\"note\">Made by lecun1989 report on {_dt.date.today().isoformat()}.</p>\n"
+                "</body></html>\n")
+
+
+def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
+    """An HTML table; the first `left` columns are left-aligned. Cells are escaped here."""
+    th = "".join(f'<th class="{"l" if i < left else ""}">{html.escape(h)}</th>' for i, h in enumerate(header))
+    trs = "".join("<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{html.escape(str(c))}</td>'
+                                   for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><tr>{th}</tr>{trs}</table>"
+
+
+def _kv_table(d: dict) -> str:
+    return _table(["field", "value"], [[k, json.dumps(v) if isinstance(v, (dict, list)) else v]
+                                       for k, v in d.items()], left=2)
+
+
+def _pct(e: float | None) -> str:
+    return "-" if e is None or not math.isfinite(e) else f"{100 * e:.2f}%"
+
+
+def _describe(cfg: dict) -> str:
+    bits = [f"data {cfg.get('data', '?')}"]
+    for k in ("activation", "head", "optimizer", "lr", "schedule", "passes", "seed"):
+        if k in cfg:
+            bits.append(f"{k} {cfg[k]}")
+    if cfg.get("dropout"):
+        bits.append(f"dropout {cfg['dropout']}")
+    if cfg.get("shift"):
+        bits.append("shift")
+    if cfg.get("engine"):
+        bits.append(f"engine {cfg['engine']}")
+    return ", ".join(bits)
+
+
+def _provenance_section(page: Page, stored: dict | None) -> None:
+    from .repro import provenance
+
+    body = ""
+    if stored:
+        body += "<p>Recorded with the results:</p>" + _kv_table(stored)
+    body += ("<p>Machine and versions that made this report (the run folder itself records none)"
+             if not stored else "<p>Machine and versions that made this report:") + "</p>"
+    body += _kv_table(provenance())
+    page.add("machine", "Machine and versions", body)
+
+
+def _common_figures(page: Page, run: Run, who: str) -> None:
+    """Confusion matrix, H1 kernels and feature maps of one evaluated run."""
+    preds = run.outputs.argmax(dim=1)
+    m = confusion(run.labels.numpy(), preds.numpy())
+    page.add("confusion", "Confusion matrix", page.figure(
+        "confusion.png", fig_confusion(m),
+        f"Rows: true digit; columns: predicted digit ({html.escape(who)}). Off-diagonal cells are the "
+        "mistakes, coloured by count.", "confusion matrix"))
+    page.add("kernels", "H1 kernels", page.figure(
+        "kernels.png", fig_kernels(run.net),
+        f"The 12 shared 5x5 kernels of the first layer ({html.escape(who)}): each H1 map is one of these "
+        "slid over the padded input with stride 2.", "the 12 H1 kernels"))
+    page.add("features", "Feature maps", page.figure(
+        "feature_maps.png", fig_feature_maps(run.net, run.x_test[0], int(run.labels[0])),
+        f"What the net computes for the first test digit ({html.escape(who)}): 12 H1 maps of 8x8, then "
+        "12 H2 maps of 4x4; H3 (30 units) and the 10 outputs follow.", "H1 and H2 feature maps"))
+
+
+def _gallery_items(run: Run) -> list[tuple[int, str]]:
+    preds = run.outputs.argmax(dim=1).numpy()
+    idx = np.nonzero(run.wrong)[0]
+    return [(int(i), f"{int(run.labels[i])}\u2192{int(preds[i])}") for i in idx]
+
+
+def _write(folder: Path, page: Page) -> list[Path]:
+    written = []
+    for name, blob in page.pngs.items():
+        write_bytes(folder / name, blob)
+        written.append(folder / name)
+    write_text(folder / REPORT_HTML, page.render())
+    written.append(folder / REPORT_HTML)
+    return written
+
+
+# -- one run -----------------------------------------------------------------------------------
+def report_run(folder: Path, data_root=None) -> list[Path]:
+    run = read_run(folder)
+    if not run.records:
+        raise ReportError(f"{folder}: metrics.jsonl is missing or empty; nothing to report")
+    cache = _DataCache(data_root)
+    evaluated = evaluate(run, cache)
+    cfg = run.config
+    tr, te = run.final("train"), run.final("test")
+    page = Page(title=f"lecun1989 report: run {folder.resolve().name}")
+    last = max(r["pass"] for r in run.records)
+    lead = (f"One run ({html.escape(_describe(cfg))}). After pass {last}: test error "
+            f"<b>{_pct(te['error'])}</b> ({te['misses']} of {te['n']} digits wrong), train error "
+            f"{_pct(tr['error'])} ({tr['misses']} of {tr['n']}).")
+    at1 = None
+    if evaluated:
+        at1 = metrics.rejection_at(run.outputs, run.labels, run.cfg.head)
+        lead += f" To reach 1% error it must reject {100 * at1:.1f}% of the test digits."
+    lead += " For scale: the paper reported 5.00% test error on the real USPS digits, 12.1% rejected for 1% error."
+    page.lead = lead
+
+    from .repro import ANCHOR, PAPER
+    rows = [[PAPER[0], f"{PAPER[1]:.2f}% ({PAPER[2]})", f"{PAPER[3]:.2f}% ({PAPER[4]})", "12.1%"],
+            [ANCHOR[0], f"{ANCHOR[1]:.2f}% ({ANCHOR[2]})", f"{ANCHOR[3]:.2f}% ({ANCHOR[4]})", "-"],
+            [f"this run (pass {last})", f"{_pct(tr['error'])} ({tr['misses']})",
+             f"{_pct(te['error'])} ({te['misses']})", _pct(at1) if at1 is not None else "-"]]
+    page.add("results", "Results", _table(["", "train error (misses)", "test error (misses)",
+                                           "rejected for 1% error"], rows)
+             + f"<p>Final losses: train {tr['loss']:.4g}, test {te['loss']:.4g}.</p>")
+    if evaluated:
+        items = _gallery_items(run)
+        shown = items[:GALLERY_MAX]
+        more = "" if len(items) <= GALLERY_MAX else f" (the first {GALLERY_MAX} of {len(items)} shown)"
+        page.add("mistakes", "Every test digit it gets wrong", page.figure(
+            "mistakes.png", fig_gallery(run.x_test, run.labels.numpy(), shown,
+                                        f"{len(items)} misclassified test digits, true \u2192 predicted"),
+            f"All {len(items)} misclassified test digits{more}, as the net sees them (16x16); "
+            "caption: true digit \u2192 predicted digit.", "misclassified test digits"))
+    page.add("curves", "Learning curves", page.figure(
+        "curves.png", fig_curves_run(run), "Error on the training and test digits after each pass "
+        "(log scale).", "learning curves"))
+    if evaluated:
+        share, err = metrics.rejection_curve(run.outputs, run.labels, run.cfg.head)
+        page.add("rejection", "Error versus rejection", page.figure(
+            "rejection.png", fig_rejection([("this run", share, err, at1)]),
+            "Rejecting the digits whose two largest outputs are closest first (softmax probabilities "
+            "for a linear head): error on the digits kept versus the share rejected. The dot marks 1% error; the star is the paper's figure "
+            "(other data: USPS).", "error versus rejection"))
+        _common_figures(page, run, "this run")
+    else:
+        page.add("missing", "Figures not drawn", f'<p class="note">{html.escape(run.problem or "")}</p>')
+    page.add("config", "Config", _kv_table(cfg) if cfg else "<p>no config.json</p>")
+    _provenance_section(page, cfg.get("provenance") if isinstance(cfg.get("provenance"), dict) else None)
+    return _write(folder, page)
+
+
+# -- a ladder ----------------------------------------------------------------------------------
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values, dtype=np.float64)
+    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
+
+
+def _step_series(step: dict, runs: list[Run]) -> dict:
+    """Per split: (passes, mean error, sd error, n digits) over the step's runs, pass by pass
+    (up to the shortest run, so a diverged seed does not leave a ragged band)."""
+    out = {"step": step.get("step", "?"), "n": len(runs)}
+    for split in ("train", "test"):
+        curves = [r.series(split) for r in runs]
+        curves = [c for c in curves if c[0].size]
+        if not curves:
+            continue
+        k = min(c[0].size for c in curves)
+        e = np.stack([c[1][:k] for c in curves])
+        n = next(r.final(split)["n"] for r in runs if r.final(split))
+        sd = e.std(axis=0, ddof=1) if e.shape[0] > 1 else np.zeros(k)
+        out[split] = (curves[0][0][:k], e.mean(axis=0), sd, n)
+    return out
+
+
+def _fmt_pm(mean, sd) -> str:
+    if mean is None:
+        return "-"
+    return f"{100 * mean:.2f} \u00b1 {100 * (sd or 0):.2f}%"
+
+
+def _published(p) -> str:
+    if not p:
+        return "-"
+    if isinstance(p, dict):
+        if "test" in p:
+            return f"{p['test']} ({p.get('source', '')})".replace(" ()", "")
+        return json.dumps(p)
+    return str(p)
+
+
+def report_ladder(folder: Path, data_root=None) -> list[Path]:
+    res = json.loads((folder / "results.json").read_text())
+    steps = res.get("steps") or []
+    if not steps:
+        raise ReportError(f"{folder}/results.json has no steps; nothing to report")
+    cache = _DataCache(data_root)
+    step_runs: list[list[Run]] = []
+    problems: list[str] = []
+    by_dir: dict[Path, Run] = {}           # a multi-pass step has one row per reported pass, same runs
+    for st in steps:
+        runs = []
+        for r in st.get("runs", []):
+            if r.get("dir") is None or r.get("status") == "missing":
+                continue
+            d = folder / r["dir"]
+            if d not in by_dir:
+                run = read_run(d)
+                run.seed = r.get("seed", run.seed)
+                run.status = r.get("status", "done")
+                if not run.records:
+                    problems.append(f"step {st.get('step')}: seed {r.get('seed')}: no metrics in {r['dir']}")
+                    continue
+                by_dir[d] = run
+                # weights of a diverged run are not finite: nothing to evaluate
+                if run.status != "diverged" and not evaluate(run, cache) and run.problem:
+                    problems.append(run.problem)
+                elif run.outputs is not None and not torch.isfinite(run.outputs).all():
+                    run.outputs = None
+                    problems.append(f"{r['dir']}: non-finite outputs, not evaluated")
+            runs.append(by_dir[d])
+        step_runs.append(runs)
+    # rejection per run at its last pass (the checkpoint's); rows reported at an earlier pass get none
+    rej: list[list[float]] = []
+    for st, runs in zip(steps, step_runs):
+        final_row = st.get("report_pass") in (None, st.get("passes"))
+        rej.append([metrics.rejection_at(r.outputs, r.labels, r.cfg.head) for r in runs
+                    if final_row and r.outputs is not None])
+
+    name = res.get("ladder") or folder.resolve().name
+    seeds = res.get("seeds")
+    n_seeds = len(seeds) if isinstance(seeds, list) else seeds
+    page = Page(title=f"lecun1989 report: ladder {name}")
+    first, last = steps[0], steps[-1]
+    page.lead = (f"The {html.escape(str(name))} ladder: {len(steps)} steps, {html.escape(str(n_seeds))} seed(s) each. "
+                 f"Mean test error went from <b>{_pct(first.get('test_error_mean'))}</b> "
+                 f"({html.escape(str(first.get('step')))}: {html.escape(str(first.get('change', '')))}) to "
+                 f"<b>{_pct(last.get('test_error_mean'))}</b> ({html.escape(str(last.get('step')))}: "
+                 f"{html.escape(str(last.get('change', '')))})"
+                 + (f", on {html.escape(str(last['test_digits']))} test digits." if last.get("test_digits") else ".")
+                 + " For scale: the paper reported 5.00% on the real USPS digits.")
+
+    rows = []
+    for st, vals in zip(steps, rej):
+        mm = (f"{st.get('test_misses_mean', float('nan')):.1f} [{st.get('test_misses_min', '?')}-"
+              f"{st.get('test_misses_max', '?')}]") if st.get("test_misses_mean") is not None else "-"
+        d = st.get("delta_misses")
+        ci = st.get("delta_ci95")
+        delta = "-" if d is None else (f"{d:+.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]"
+                                                      if isinstance(ci, (list, tuple)) and len(ci) == 2 else ""))
+        noise = st.get("larger_than_noise")
+        rm, rs = _mean_sd(vals) if vals else (None, None)
+        rows.append([st.get("step", "?"), st.get("change", ""), st.get("passes", "-"),
+                     st.get("n", len(st.get("runs", []))),
+                     _fmt_pm(st.get("train_error_mean"), st.get("train_error_sd")),
+                     _fmt_pm(st.get("test_error_mean"), st.get("test_error_sd")), mm,
+                     _published(st.get("published")), delta,
+                     "-" if noise is None else ("yes" if noise else "no"),
+                     _fmt_pm(rm, rs), str(st.get("diverged") or "")])
+    table = _table(["step", "change", "passes", "seeds", "train error", "test error",
+                    "test misses mean [min-max]", "published test", "delta misses [95% CI]",
+                    "larger than noise", "rejected for 1% error", "seeds diverged"], rows, left=2)
+    page.add("results", "Results", table + "<p>Errors are mean \u00b1 sd over seeds. Delta: change "
+             "in mean test misses against the step each one builds on. Rejection: share of test digits "
+             "rejected (lowest margin first) for 1% error on the rest, computed by this report from the "
+             "saved weights.</p>")
+
+    # the run shown in detail: the first seed of the last step that could be evaluated
+    shown = next((r for r in step_runs[-1] if r.outputs is not None), None)
+    if shown is not None:
+        who = f"step {last.get('step')}, seed {shown.seed}"
+        items = _gallery_items(shown)
+        page.add("mistakes", "Every test digit it gets wrong", page.figure(
+            "mistakes.png", fig_gallery(shown.x_test, shown.labels.numpy(), items[:GALLERY_MAX],
+                                        f"{len(items)} misclassified test digits ({who}), true \u2192 predicted"),
+            f"All {len(items)} test digits misclassified by {html.escape(who)}"
+            + ("" if len(items) <= GALLERY_MAX else f" (the first {GALLERY_MAX} shown)")
+            + "; caption: true \u2192 predicted.", "misclassified test digits"))
+        evals = [r for r in step_runs[-1] if r.outputs is not None]
+        common = np.logical_and.reduce([r.wrong for r in evals])
+        idx = np.nonzero(common)[0]
+        preds = [r.outputs.argmax(dim=1).numpy() for r in evals]
+        caps = []
+        for i in idx:
+            got = sorted({int(p[i]) for p in preds})
+            caps.append((int(i), f"{int(shown.labels[i])}\u2192{'/'.join(map(str, got))}"))
+        page.add("common", "Digits every seed gets wrong", page.figure(
+            "common_mistakes.png", fig_gallery(shown.x_test, shown.labels.numpy(), caps[:GALLERY_MAX],
+                                               f"{len(idx)} test digits all {len(evals)} seeds of step "
+                                               f"{last.get('step')} get wrong"),
+            f"{len(idx)} test digits that every one of the {len(evals)} evaluated seeds of the last step "
+            "misclassifies; caption: true \u2192 the predictions the seeds make.", "digits every seed gets wrong"))
+    series, seen = [], set()
+    for st, runs in zip(steps, step_runs):
+        key = st.get("preset", st.get("step"))
+        if runs and key not in seen:
+            seen.add(key)
+            series.append(_step_series({**st, "step": key}, runs))
+    page.add("curves", "Learning curves", page.figure(
+        "curves.png", fig_curves_ladder(series),
+        "Error per pass for each step: the line is the mean over seeds, the band \u00b1 one standard "
+        "deviation (log scale).", "learning curves per step"))
+    curves, seen = [], set()
+    for st, runs in zip(steps, step_runs):
+        r = next((r for r in runs if r.outputs is not None), None)
+        key = st.get("preset", st.get("step"))
+        if r is not None and key not in seen:
+            seen.add(key)
+            share, err = metrics.rejection_curve(r.outputs, r.labels, r.cfg.head)
+            curves.append((f"{key} seed {r.seed}", share, err,
+                           metrics.rejection_at(r.outputs, r.labels, r.cfg.head)))
+    if curves:
+        page.add("rejection", "Error versus rejection", page.figure(
+            "rejection.png", fig_rejection(curves),
+            "For the first seed of each step: error on the digits kept versus the share rejected, "
+            "lowest margin between the two top outputs first. Dots mark 1% error; the star is the "
+            "paper's figure (other data: USPS).", "error versus rejection"))
+    if shown is not None:
+        _common_figures(page, shown, f"step {last.get('step')}, seed {shown.seed}")
+    if problems:
+        page.add("problems", "Not shown", "<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+                 + "</ul>")
+    cfgs, seen = [], set()
+    for st, runs in zip(steps, step_runs):
+        key = st.get("preset", st.get("step"))
+        if runs and key not in seen:
+            seen.add(key)
+            cfgs.append(f"<p><b>{html.escape(str(key))}</b> ({html.escape(str(st.get('change', '')))}),"
+                        f" seeds {html.escape(', '.join(str(r.seed) for r in runs))}; config of seed "
+                        f"{html.escape(str(runs[0].seed))}:</p>" + _kv_table(runs[0].config))
+    page.add("config", "Configs", "".join(cfgs) or "<p>no configs found</p>")
+    extra = {k: res[k] for k in ("wall_s",) if k in res}
+    prov = res.get("provenance") if isinstance(res.get("provenance"), dict) else None
+    _provenance_section(page, {**prov, **extra} if prov else (extra or None))
+    return _write(folder, page)
+
+
+# =============================================================================================
+# Entry points
+# =============================================================================================
+
+def report(path, *, data_root=None) -> Path:
+    """Write the figures and report.html for a run folder or a ladder folder; the HTML's path."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ReportError(f"{folder}: not a folder")
+    if (folder / "results.json").is_file():
+        written = report_ladder(folder, data_root)
+    elif (folder / "metrics.jsonl").is_file():
+        written = report_run(folder, data_root)
+    else:
+        raise ReportError(f"{folder}: neither a run folder (metrics.jsonl) nor a ladder folder (results.json)")
+    return written[-1]
+
+
+def report_command(path, data_root=None) -> int:
+    """`lecun1989 report DIR`: 0 on success, 1 with a one-line message on failure."""
+    try:
+        html_path = report(path, data_root=data_root)
+    except (ReportError, OSError, json.JSONDecodeError, KeyError) as e:
+        print(f"lecun1989: error: {e}", file=sys.stderr)
+        return 1
+    folder = html_path.parent
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    print(f"wrote {html_path} ({html_path.stat().st_size // 1024} KB, figures embedded) and "
+          f"{len(pngs)} PNG(s): {', '.join(pngs)}")
+    return 0

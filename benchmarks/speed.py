@@ -12,6 +12,10 @@ Measures (single-threaded runs throughout):
   speedup_vs_ref       ref_pass_s / (fast_23pass_s / 23)
   x_flop_limit         fast_23pass_s / flop_limit_23pass_s
   parallel_efficiency  per-run throughput with os.cpu_count() runs at once / single-run throughput
+  compile_uncached_s   import + fast.warm_up() in a fresh process with an empty numba cache
+  compile_cached_s     the same in a second process that loads the cached machine code
+                       (both also as *_cpu_s: CPU seconds, less sensitive to a busy machine)
+  loadavg_1min_start/end  the machine's load around the measurements (other work inflates times)
 """
 
 from __future__ import annotations
@@ -102,6 +106,31 @@ def _worker(passes: int) -> float:
     return time.perf_counter() - t
 
 
+_COMPILE_PROBE = (
+    "import json, time; t = time.perf_counter(); c = time.process_time();"
+    "from lecun1989 import fast; fast.warm_up();"
+    "print(json.dumps({'wall_s': time.perf_counter() - t, 'cpu_s': time.process_time() - c}))"
+)
+
+
+def compile_times() -> dict:
+    """First-use cost of the fast engine in fresh processes: with an empty numba cache (a new
+    NUMBA_CACHE_DIR: everything compiled), then again with that cache (machine code loaded).
+    Wall and CPU seconds of import + fast.warm_up(); CPU time is the fairer figure on a busy machine."""
+    import subprocess
+    import tempfile
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache,
+               "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+        for key in ("uncached", "cached"):
+            r = subprocess.run([sys.executable, "-c", _COMPILE_PROBE], env=env, check=True,
+                               capture_output=True, text=True)
+            out[key] = json.loads(r.stdout.strip().splitlines()[-1])
+    return out
+
+
 def cpu_model() -> str:
     try:
         for line in open("/proc/cpuinfo"):
@@ -116,15 +145,23 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="reference on 1000 examples, parallel runs of 3 passes")
     ap.add_argument("--json", help="write the results to this file")
+    ap.add_argument("--no-compile", action="store_true", help="skip the fresh-process compile timing")
     args = ap.parse_args(argv)
     import numba
     from lecun1989 import fast
 
     t = time.perf_counter()
+    load_start = os.getloadavg()[0]
     compile_s = fast.warm_up()
     data = _data()
     res: dict = {"data": data[4]}
     res["compile_or_load_s"] = compile_s
+    if not args.no_compile:
+        ct = compile_times()
+        res["compile_uncached_s"] = ct["uncached"]["wall_s"]
+        res["compile_uncached_cpu_s"] = ct["uncached"]["cpu_s"]
+        res["compile_cached_s"] = ct["cached"]["wall_s"]
+        res["compile_cached_cpu_s"] = ct["cached"]["cpu_s"]
     res["sgemm_gflops"] = sgemm_gflops()
     res["flop_limit_23pass_s"] = FLOPS_23 / (res["sgemm_gflops"] * 1e9)
     res["ref_pass_s"] = ref_pass(1000 if args.quick else N_TRAIN, data)
@@ -144,7 +181,7 @@ def main(argv=None) -> dict:
     res["parallel_efficiency"] = single / max(times)
     res["parallel_runs"] = {"cores": cores, "passes": ppasses, "single_s": single, "each_s": times}
     res["machine"] = {"platform": platform.platform(), "cpu": cpu_model(), "cores": cores,
-                      "loadavg_1min": os.getloadavg()[0]}
+                      "loadavg_1min_start": load_start, "loadavg_1min_end": os.getloadavg()[0]}
     res["versions"] = {"python": platform.python_version(), "torch": torch.__version__,
                        "numpy": np.__version__, "numba": numba.__version__}
     res["wall_s"] = time.perf_counter() - t

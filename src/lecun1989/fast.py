@@ -16,9 +16,16 @@ and from layouts that make the inner loops run over contiguous float32 arrays:
     W3T  (30, 192)   H3 weights transposed, so that both forward and backward run over 192 floats
 
 The parameters live in one flat float32 vector (`theta`, in PARAM_SHAPES order, H3w stored
-transposed) with one flat gradient vector beside it, so an optimizer step is one loop.
-Compiled functions are cached on disk (numba `cache=True`): the first process pays the compile
-time (`first_compile_seconds`), later ones load the machine code.
+transposed) with one flat gradient vector beside it, so an optimizer step is one loop. The sdlm
+optimizer keeps its Hessian diagonal in a third vector of the same layout (`hdiag`); the diagonal
+is computed by the training backward pass run on squared weights, squared inputs and squared
+derivatives (`_gn_backward`, mirroring sdlm.gn_diagonal).
+
+Training, prediction and the sdlm diagonal share one compiled entry point (`_kernel`), so the
+kernels below it are optimized and cached once (see the note above `_kernel`). Compiled code is
+cached on disk (numba `cache=True`): the first process pays the compile time
+(`first_compile_seconds`), later ones load the machine code. docs/engine.md has the design,
+the tests and the measured speed.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from .model import (BACKGROUND, H1_MAPS, H1_SIDE, H2_BLOCKS, H2_FAN_MAPS, H2_MAP
 TAPS = KERNEL * KERNEL                      # 25 kernel taps
 P1 = H1_SIDE * H1_SIDE                      # 64 positions per H1 map
 P2 = H2_SIDE * H2_SIDE                      # 16 positions per H2 map
-assert P2 % 4 == 0, "_h2_backward takes H2 positions four at a time"
+assert P2 % 8 == 0, "_h2_backward takes H2 positions eight at a time"
 XPAD = IMAGE + 2 * PAD                      # 20: padded input side
 H1PAD = H1_SIDE + 2 * PAD                   # 12: padded H1 side
 X2_ROW = H1_MAPS * TAPS                     # 300: one X2T row = every H1 map's 25 taps
@@ -48,7 +55,8 @@ X2_ROW = H1_MAPS * TAPS                     # 300: one X2T row = every H1 map's 
 # activation / head / optimizer codes passed to the compiled kernels
 ACT = {"tanh": 0, "relu": 1, "scaled-tanh": 2}
 HEAD_SQUASH, HEAD_LINEAR = 0, 1
-OPT = {"sgd": 0, "adamw": 1}
+OPT = {"sgd": 0, "adamw": 1, "sdlm": 2}
+MSE_D2 = 2.0 / OUTPUTS                      # sdlm.MSE_D2: d2/dyhat2 of the mean over 10 outputs
 # torch.optim.AdamW defaults (lr is given per pass)
 ADAM_BETA1, ADAM_BETA2, ADAM_EPS, ADAM_WD = 0.9, 0.999, 1e-8, 1e-2
 
@@ -269,7 +277,7 @@ def _h2_forward(W2, B2, X2T, a2, blocks, bruns):
 def _h2_backward(da2, W2, X2T, G2, dX2T, blocks, bruns):
     """Autograd of the H2 block convolutions: weight gradient G2[o, w] = sum_p da2[o, p] X2T[p, x]
     and input gradient dX2T[p, x] = sum_o da2[o, p] W2[o, w] (over the columns w <-> x of the
-    block's runs), four positions / four maps at a time."""
+    block's runs), eight positions / four maps at a time."""
     dX2T[:, :] = F32(0.0)
     for b in range(blocks.shape[0]):
         lo = blocks[b, 0]
@@ -280,21 +288,31 @@ def _h2_backward(da2, W2, X2T, G2, dX2T, blocks, bruns):
             n = bruns[b, q, 2]
             for o in range(lo, hi):
                 g = G2[o, w0:w0 + n]
-                for pc in range(0, P2, 4):
+                for pc in range(0, P2, 8):
                     xa = X2T[pc, x0:x0 + n]
                     xb = X2T[pc + 1, x0:x0 + n]
                     xc = X2T[pc + 2, x0:x0 + n]
                     xd = X2T[pc + 3, x0:x0 + n]
+                    xe = X2T[pc + 4, x0:x0 + n]
+                    xf = X2T[pc + 5, x0:x0 + n]
+                    xg = X2T[pc + 6, x0:x0 + n]
+                    xh = X2T[pc + 7, x0:x0 + n]
                     da = da2[o, pc]
                     db = da2[o, pc + 1]
                     dc = da2[o, pc + 2]
                     dd = da2[o, pc + 3]
+                    de = da2[o, pc + 4]
+                    df = da2[o, pc + 5]
+                    dg = da2[o, pc + 6]
+                    dh = da2[o, pc + 7]
                     if pc == 0:
                         for r in range(n):
-                            g[r] = da * xa[r] + db * xb[r] + dc * xc[r] + dd * xd[r]
+                            g[r] = ((da * xa[r] + db * xb[r] + dc * xc[r] + dd * xd[r])
+                                    + (de * xe[r] + df * xf[r] + dg * xg[r] + dh * xh[r]))
                     else:
                         for r in range(n):
-                            g[r] += da * xa[r] + db * xb[r] + dc * xc[r] + dd * xd[r]
+                            g[r] += ((da * xa[r] + db * xb[r] + dc * xc[r] + dd * xd[r])
+                                     + (de * xe[r] + df * xf[r] + dg * xg[r] + dh * xh[r]))
             for p in range(P2):
                 d = dX2T[p, x0:x0 + n]
                 o = lo
@@ -341,12 +359,38 @@ def _h1_backward(dX2T, dh1pad, d1, da1, X1, G1, GB1):
                 g = src[PAD + c] * d1[m, p]
                 da1[m, p] = g
                 GB1[m, p] = g
+    # four taps at a time, so that each da1 load feeds four multiply-adds
     for m in range(H1_MAPS):
-        for k in range(TAPS):
-            s = F32(0.0)
-            for p in range(P1):
-                s += da1[m, p] * X1[k, p]
-            G1[m, k] = s
+        d = da1[m]
+        k = 0
+        while k < TAPS:
+            if k + 4 <= TAPS:
+                xa = X1[k]
+                xb = X1[k + 1]
+                xc = X1[k + 2]
+                xd = X1[k + 3]
+                s0 = F32(0.0)
+                s1 = F32(0.0)
+                s2 = F32(0.0)
+                s3 = F32(0.0)
+                for p in range(P1):
+                    dp = d[p]
+                    s0 += dp * xa[p]
+                    s1 += dp * xb[p]
+                    s2 += dp * xc[p]
+                    s3 += dp * xd[p]
+                G1[m, k] = s0
+                G1[m, k + 1] = s1
+                G1[m, k + 2] = s2
+                G1[m, k + 3] = s3
+                k += 4
+            else:
+                xa = X1[k]
+                s0 = F32(0.0)
+                for p in range(P1):
+                    s0 += d[p] * xa[p]
+                G1[m, k] = s0
+                k += 1
 
 
 @njit(**JIT)
@@ -396,29 +440,149 @@ def _forward(img, sr, sc, mask, use_mask, act, out_act, exact,
             out[j] = z[j]
 
 
-# -- one training pass -----------------------------------------------------------------------------
+# -- sdlm: the Gauss-Newton diagonal of one example ---------------------------------------------
 @njit(**JIT)
-def _train_pass(X, labels, shifts, use_shift, masks, use_mask, lr, act, head, out_act, opt,
-                exact, step0, theta, grad, madam, vadam, blocks, bruns,
-                W1, B1, W2, B2, W3T, B3, W4, B4,
-                G1, GB1, G2, GB2, G3T, GB3, G4, GB4,
-                xpad, X1, a1, h1, d1, h1pad, X2T, a2, h2, d2, h2d, a3, h3, d3, z, out, dout,
-                dz, dh3, dh2, da2, dX2T, dh1pad, da1):
-    """train.TorchEngine.train_pass over examples 0..N-1 in order: per example forward, loss,
-    backward (every gradient from the old weights), then one optimizer step. Returns the step count."""
+def _gn_backward(head, W2, W3T, W4, blocks, bruns,
+                 H1, HB1, H2, HB2, H3T, HB3, H4, HB4, W2sq, X1sq, X2Tsq,
+                 X1, d1, X2T, d2, h2d, h3, d3, z, dout, dz, dh3, dh2, da2, dX2T, dh1pad, da1):
+    """sdlm.gn_diagonal for one example, after `_forward` without dropout (sdlm.forward_parts
+    has none), written into H1 ... HB4 (the parameters' internal layout): the backward pass of
+    training with squared weights, squared inputs and squared derivatives, so the same H2/H1
+    kernels serve both. Overwrites d1 with its square."""
+    one = F32(1.0)
+    zero = F32(0.0)
+    # sdlm.output_d2: tanh head f'(a4)^2 * 2/10; linear head p (1 - p) of softmax(a4)
+    if head == HEAD_SQUASH:
+        for j in range(OUTPUTS):
+            dz[j] = dout[j] * dout[j] * F32(MSE_D2)
+    else:
+        zmax = z[0]
+        for j in range(1, OUTPUTS):
+            zmax = max(zmax, z[j])
+        tot = zero
+        for j in range(OUTPUTS):
+            dz[j] = np.float32(math.exp(z[j] - zmax))
+            tot += dz[j]
+        for j in range(OUTPUTS):
+            pj = dz[j] / tot
+            dz[j] = pj * (one - pj)
+    # outw: x4^2 d4; H3: d3 = f'(a3)^2 * (d4 @ (outw^2)^T)
+    for j in range(OUTPUTS):
+        HB4[j] = dz[j]
+    for u in range(H3_UNITS):
+        x2 = h3[u] * h3[u]
+        s = zero
+        for j in range(OUTPUTS):
+            H4[u, j] = x2 * dz[j]
+            w = W4[u, j]
+            s += w * w * dz[j]
+        dh3[u] = d3[u] * d3[u] * s
+    # H3w: x3^2 d3; H2: d2 = f'(a2)^2 * (d3 @ (H3w^2)^T)
+    for q in range(H2_UNITS):
+        dh2[q] = zero
+    for u in range(H3_UNITS):
+        g = dh3[u]
+        HB3[u] = g
+        w = W3T[u]
+        hw = H3T[u]
+        for q in range(H2_UNITS):
+            x = h2d[q]
+            hw[q] = g * (x * x)
+            dh2[q] += g * (w[q] * w[q])
+    for o in range(H2_MAPS):
+        for p in range(P2):
+            f = d2[o * P2 + p]
+            g = dh2[o * P2 + p] * (f * f)
+            da2[o, p] = g
+            HB2[o, p] = g
+    # H2w and the padded H1 maps: the H2 backward kernel on squared weights and inputs
+    for o in range(H2_MAPS):
+        for w0 in range(W2.shape[1]):
+            W2sq[o, w0] = W2[o, w0] * W2[o, w0]
+    for p in range(P2):
+        for x0 in range(X2_ROW):
+            X2Tsq[p, x0] = X2T[p, x0] * X2T[p, x0]
+    _h2_backward(da2, W2sq, X2Tsq, H2, dX2T, blocks, bruns)
+    # H1 (the padding is a constant, not a unit: its cells are dropped by the col2im)
+    for k in range(TAPS):
+        for p in range(P1):
+            X1sq[k, p] = X1[k, p] * X1[k, p]
+    for m in range(H1_MAPS):
+        for p in range(P1):
+            d1[m, p] = d1[m, p] * d1[m, p]
+    _h1_backward(dX2T, dh1pad, d1, da1, X1sq, H1, HB1)
+
+
+# -- the one compiled entry point: a training pass, prediction, or the sdlm diagonal -----------------
+# Compile time: numba optimizes each @njit function's code on its own and again inside every
+# caller that links it, so each entry point re-optimizes all the kernels below it. One entry
+# point for the three jobs (rather than one function each) builds and caches them once.
+MODE_TRAIN, MODE_PREDICT, MODE_HESSIAN = 0, 1, 2
+
+
+@njit(**JIT)
+def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, out_act, opt,
+            exact, step0, theta, grad, madam, vadam, hdiag, coef, hx, hacc, mu, running, result,
+            blocks, bruns, W1, B1, W2, B2, W3T, B3, W4, B4,
+            G1, GB1, G2, GB2, G3T, GB3, G4, GB4,
+            H1, HB1, H2, HB2, H3T, HB3, H4, HB4, W2sq, X1sq, X2Tsq,
+            xpad, X1, a1, h1, d1, h1pad, X2T, a2, h2, d2, h2d, a3, h3, d3, z, out, dout,
+            dz, dh3, dh2, da2, dX2T, dh1pad, da1):
+    """mode MODE_TRAIN: train.TorchEngine.train_pass over examples 0..N-1 in order: per example
+    forward, loss, backward (every gradient from the old weights), then one optimizer step; returns
+    the step count. sdlm (opt 2): hdiag is the Hessian diagonal (theta's layout); with running > 0
+    it is updated after each step from the example's own diagonal (hx, views H1 ... HB4), as
+    TorchEngine._sdlm_step does.
+    MODE_PREDICT: model.forward in eval mode (no dropout, no shift) for every example -> result (N, 10).
+    MODE_HESSIAN: sdlm.gn_diagonal(model, X): the per-example diagonals summed in float64 into
+    hacc, then hdiag = hacc / N."""
     n = X.shape[0]
     one = F32(1.0)
     zero = F32(0.0)
     lr32 = F32(lr)
+    mu32 = F32(mu)
+    g32 = F32(running)
+    g1 = F32(1.0 - running)
     step = step0
-    for e in range(n):
+    if mode == MODE_HESSIAN:
+        for t in range(hacc.size):
+            hacc[t] = 0.0
+    if mode == MODE_TRAIN and opt == 2 and running == 0.0:
+        # TorchEngine._sdlm_step: lr / (mu + h), which torch computes as (mu + h).reciprocal() * lr
+        for t in range(theta.size):
+            coef[t] = (one / (mu32 + hdiag[t])) * lr32
+    # Each example takes one or two rounds; every round is one forward pass, so that `_forward`
+    # and `_gn_backward` each have a single call site (inlined once: see the compile-time note).
+    # Round 0: prediction, the training step, or (MODE_HESSIAN) the example's diagonal; round 1
+    # (sdlm with a running average only): the example's diagonal with the weights after the step.
+    rounds = 2 if (mode == MODE_TRAIN and opt == 2 and running > 0.0) else 1
+    for it in range(n * rounds):
+        e = it // rounds
+        gn = mode == MODE_HESSIAN or it % rounds == 1
         sr = shifts[e, 0] if use_shift else 0
         sc = shifts[e, 1] if use_shift else 0
         me = e if use_mask else 0
         mrow = masks[me]
-        _forward(X[e], sr, sc, mrow, use_mask, act, out_act, exact,
+        drop = use_mask and not gn          # (a plain variable: numba rejects inline control flow in long calls)
+        _forward(X[e], sr, sc, mrow, drop, act, out_act, exact,
                  W1, B1, W2, B2, W3T, B3, W4, B4, blocks, bruns,
                  xpad, X1, a1, h1, d1, h1pad, X2T, a2, h2, d2, h2d, a3, h3, d3, z, out, dout)
+        if mode == MODE_PREDICT:
+            for j in range(OUTPUTS):
+                result[e, j] = out[j]
+            continue
+        if gn:
+            _gn_backward(head, W2, W3T, W4, blocks, bruns,
+                         H1, HB1, H2, HB2, H3T, HB3, H4, HB4, W2sq, X1sq, X2Tsq,
+                         X1, d1, X2T, d2, h2d, h3, d3, z, dout, dz, dh3, dh2, da2, dX2T, dh1pad, da1)
+            if mode == MODE_HESSIAN:
+                for t in range(hacc.size):
+                    hacc[t] += hx[t]
+            else:
+                # h <- (1 - g) h + g h_example (TorchEngine._sdlm_step)
+                for t in range(theta.size):
+                    hdiag[t] = g1 * hdiag[t] + g32 * hx[t]
+            continue
         lab = labels[e]
         # -- loss gradient at the output pre-activation z ---------------------------------------
         if head == HEAD_SQUASH:
@@ -475,8 +639,19 @@ def _train_pass(X, labels, shifts, use_shift, masks, use_mask, lr, act, head, ou
             # torch.optim.SGD (no momentum, no weight decay): p -= lr * g
             for t in range(theta.size):
                 theta[t] -= lr32 * grad[t]
-        else:
+        elif opt == 1:
             _adamw(theta, grad, madam, vadam, lr, step)
+        elif running == 0.0:
+            # TorchEngine._sdlm_step: p -= lr / (mu + h) * grad
+            for t in range(theta.size):
+                theta[t] -= coef[t] * grad[t]
+        else:
+            # the diagonal is then updated in round 1 of this example
+            for t in range(theta.size):
+                theta[t] -= ((one / (mu32 + hdiag[t])) * lr32) * grad[t]
+    if mode == MODE_HESSIAN:
+        for t in range(hacc.size):
+            hdiag[t] = hacc[t] / n
     return step
 
 
@@ -501,18 +676,6 @@ def _adamw(theta, grad, madam, vadam, lr, step):
         vadam[t] = vt
         denom = np.sqrt(vt) / bc2 + eps          # (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
         theta[t] = theta[t] * decay - ssize * (mt / denom)
-
-
-@njit(**JIT)
-def _predict(X, act, out_act, exact, W1, B1, W2, B2, W3T, B3, W4, B4, blocks, bruns, result,
-             xpad, X1, a1, h1, d1, h1pad, X2T, a2, h2, d2, h2d, a3, h3, d3, z, out, dout):
-    """model.forward in eval mode (no dropout, no shift) for every example; result (N, 10)."""
-    for e in range(X.shape[0]):
-        _forward(X[e], 0, 0, h2d, False, act, out_act, exact,
-                 W1, B1, W2, B2, W3T, B3, W4, B4, blocks, bruns,
-                 xpad, X1, a1, h1, d1, h1pad, X2T, a2, h2, d2, h2d, a3, h3, d3, z, out, dout)
-        for j in range(OUTPUTS):
-            result[e, j] = out[j]
 
 
 # -- the engine ----------------------------------------------------------------------------------
@@ -572,12 +735,21 @@ class FastEngine:
         self.grad = np.zeros(total, dt)
         self.madam = np.zeros(total, dt)
         self.vadam = np.zeros(total, dt)
+        # sdlm: the Hessian diagonal, lr / (mu + h), one example's diagonal, a float64 accumulator
+        self.hdiag = np.zeros(total, dt)
+        self.coef = np.zeros(total, dt)
+        self.hx = np.zeros(total, dt)
+        self.hacc = np.zeros(total, np.float64)
         self.p: dict[str, np.ndarray] = {}
         self.g: dict[str, np.ndarray] = {}
+        self.hxv: dict[str, np.ndarray] = {}
+        self.hv: dict[str, np.ndarray] = {}
         off = 0
         for (name, _), size in zip(PARAM_SHAPES.items(), sizes):
             self.p[name] = self.theta[off:off + size].reshape(_INTERNAL[name])
             self.g[name] = self.grad[off:off + size].reshape(_INTERNAL[name])
+            self.hxv[name] = self.hx[off:off + size].reshape(_INTERNAL[name])
+            self.hv[name] = self.hdiag[off:off + size].reshape(_INTERNAL[name])
             off += size
         self.load_state_dict(model.state_dict())
         self.blocks, self.bruns = h2_blocks()
@@ -592,13 +764,7 @@ class FastEngine:
             self.p[name][...] = w.reshape(_INTERNAL[name])
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        out = {}
-        for name, shape in PARAM_SHAPES.items():
-            w = self.p[name]
-            if name in _TRANSPOSED:
-                w = w.T
-            out[name] = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32).reshape(shape).copy())
-        return out
+        return _to_model(self.p)
 
     def _params(self):
         p = self.p
@@ -607,6 +773,33 @@ class FastEngine:
     def _grads(self):
         g = self.g
         return g["H1w"], g["H1b"], g["H2w"], g["H2b"], g["H3w"], g["H3b"], g["outw"], g["outb"]
+
+    def _call(self, mode: int, X: np.ndarray, labels=None, shifts=None, use_shift=False, masks=None,
+              use_mask=False, lr=0.0, result=None) -> int:
+        """`_kernel` with every array it may touch; unused ones are small placeholders of the
+        same types, so that one compiled signature serves every mode."""
+        b = self.buf
+        return _kernel(mode, X, b.no_labels if labels is None else labels,
+                       b.no_shifts if shifts is None else shifts, use_shift,
+                       b.no_masks if masks is None else masks, use_mask, lr, self.act, self.head,
+                       self.out_act, self.opt, self.exact, self.step, self.theta, self.grad,
+                       self.madam, self.vadam, self.hdiag, self.coef, self.hx, self.hacc,
+                       float(self.cfg.sdlm_mu), float(self.cfg.sdlm_running),
+                       b.no_result if result is None else result, self.blocks, self.bruns,
+                       *self._params(), *self._grads(), *self._hx(), *b.sq, *b.train)
+
+    def _hx(self):
+        g = self.hxv
+        return g["H1w"], g["H1b"], g["H2w"], g["H2b"], g["H3w"], g["H3b"], g["outw"], g["outb"]
+
+    # -- sdlm ------------------------------------------------------------------------------------
+    def estimate_hessian(self, x: torch.Tensor) -> None:
+        """sdlm: the Gauss-Newton diagonal averaged over the digits x (train.TorchEngine's)."""
+        self._call(MODE_HESSIAN, _images(x, self.dtype))
+
+    def hessian(self) -> dict[str, torch.Tensor]:
+        """The current sdlm diagonal as {name: tensor in the model's shape} (TorchEngine.h)."""
+        return _to_model(self.hv)
 
     # -- training and prediction ------------------------------------------------------------------
     def train_pass(self, x: torch.Tensor, labels: torch.Tensor, lr: float,
@@ -628,21 +821,27 @@ class FastEngine:
         chunk = n if progress is None else 1024
         for lo in range(0, n, chunk):
             hi = min(n, lo + chunk)
-            self.step = _train_pass(
-                X[lo:hi], lab[lo:hi], sh[lo:hi] if use_shift else sh, use_shift,
-                mk[lo:hi] if use_mask else mk, use_mask, float(lr), self.act, self.head,
-                self.out_act, self.opt, self.exact, self.step,
-                self.theta, self.grad, self.madam, self.vadam, self.blocks, self.bruns,
-                *self._params(), *self._grads(), *self.buf.train)
+            self.step = self._call(MODE_TRAIN, X[lo:hi], lab[lo:hi], sh[lo:hi] if use_shift else sh,
+                                   use_shift, mk[lo:hi] if use_mask else mk, use_mask, float(lr))
             if progress is not None:
                 progress(hi - lo)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         X = _images(x, self.dtype)
         result = np.empty((X.shape[0], OUTPUTS), self.dtype)
-        _predict(X, self.act, self.out_act, self.exact, *self._params(), self.blocks, self.bruns, result,
-                 *self.buf.forward)
+        self._call(MODE_PREDICT, X, result=result)
         return torch.from_numpy(result.astype(np.float32, copy=False))
+
+
+def _to_model(views: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Internal layout -> {name: float32 tensor of the model's shape} (a copy)."""
+    out = {}
+    for name, shape in PARAM_SHAPES.items():
+        w = views[name]
+        if name in _TRANSPOSED:
+            w = w.T
+        out[name] = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32).reshape(shape).copy())
+    return out
 
 
 def _images(x, dtype) -> np.ndarray:
@@ -670,6 +869,12 @@ def _buffers(dt) -> _Buffers:
            np.zeros((H1_MAPS, H1PAD, H1PAD), dt), np.zeros((H1_MAPS, P1), dt)]
     b.forward = fwd
     b.train = fwd + bwd
+    b.no_labels = np.zeros(1, np.int64)
+    b.no_shifts = np.zeros((1, 2), np.int64)
+    b.no_masks = np.ones((1, H2_UNITS), dt)
+    b.no_result = np.zeros((1, OUTPUTS), dt)
+    # sdlm: squared H2 weights, squared H1 and H2 im2col inputs
+    b.sq = [np.zeros((H2_MAPS, H2_FAN_MAPS * TAPS), dt), np.zeros((TAPS, P1), dt), np.zeros((P2, X2_ROW), dt)]
     return b
 
 
@@ -685,6 +890,7 @@ def warm_up() -> float:
     eng = FastEngine(cfg, Net1989(NetConfig(), seed=0))
     x = torch.zeros((2, 1, IMAGE, IMAGE))
     eng.train_pass(x, torch.zeros(2, dtype=torch.int64), 0.0)
+    eng.estimate_hessian(x)
     eng.predict(x)
     dt = time.perf_counter() - t0
     if _COMPILE_SECONDS is None:

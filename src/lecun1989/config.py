@@ -24,6 +24,12 @@ SCHEDULES = ("constant", "linear")
 DATASETS = ("mnist1989", "mnist1989-test-first", "usps", "mnist")
 ENGINES = ("fast", "torch")
 
+# The learning rate an optimizer gets when none is given (the CLI's --lr default):
+# sgd: the anchor's 0.03; adamw: the anchor's modern 3e-4; sdlm: eps 3e-4 with mu 0.02, chosen by
+# scripts/sdlm_sweep.py on mnist1989's training digits (6291 train / last 1000 validate,
+# 23 passes, 2 seeds; docs/paper.md) - mu 0.02 is LeNet-5's (LeCun et al. 1998).
+DEFAULT_LR = {"sgd": 0.03, "adamw": 3e-4, "sdlm": 3e-4}
+
 
 class ConfigError(ValueError):
     """An invalid configuration value; the message is one line meant for the user."""

@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 a run-time failure (bad data file, diverged run), 2 inv
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -65,6 +66,40 @@ def _seed(s: str) -> int:
     return v
 
 
+def _seeds_text(s: str) -> str:
+    # checked here for the message; expanded in main(), where --seed (the first seed) is known
+    from .ladder import parse_seeds
+    try:
+        parse_seeds(s)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+    return s
+
+
+def _override(s: str) -> tuple[str, object]:
+    """KEY=VALUE for a Config field, typed by the field."""
+    key, sep, value = s.partition("=")
+    types = {f.name: f.type for f in dataclasses.fields(Config)}
+    if not sep or key not in types:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY one of {', '.join(types)}, got {s!r}")
+    try:
+        if types[key] == "bool":
+            if value not in ("true", "false", "1", "0"):
+                raise ValueError
+            return key, value in ("true", "1")
+        return key, {"int": int, "float": float, "str": str}[types[key]](value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{key} must be {types[key]}, got {value!r}")
+
+
+def _add_parallel(p: argparse.ArgumentParser, *, seeds_default: str, what: str) -> None:
+    p.add_argument("--seeds", type=_seeds_text, default=seeds_default, metavar="N|S1,S2",
+                   help=f"a count (seeds counting up from --seed) or a comma-separated list of seeds; {what} "
+                        "(default: %(default)s)")
+    p.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+                   help="runs trained at once, one single-threaded process each (default: %(default)s, the cores)")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", metavar="DIR", default=None,
                    help="folder holding mnist/ and usps/ (default: $LECUN1989_DATA, else the per-user cache)")
@@ -77,7 +112,9 @@ def _add_run_options(p: argparse.ArgumentParser, *, full: bool) -> None:
     p.add_argument("--seed", type=_seed, default=d.seed, help="run seed (default: %(default)s)")
     p.add_argument("--passes", type=_positive_int, default=d.passes, help="passes over the training digits (default: %(default)s)")
     p.add_argument("--out", metavar="DIR", default=None,
-                   help="run folder for config.json, metrics.jsonl, checkpoint.pt (default: none for repro, runs/<config hash> for train)")
+                   help="one seed: the run folder for config.json, metrics.jsonl, checkpoint.pt; several seeds: "
+                        "a folder of runs/<run id>/ and results.{json,md,csv} (default: none for repro, "
+                        "runs/<data>-<config hash> for train, runs/seeds-<data>-<config hash> for train --seeds)")
     if not full:
         p.add_argument("--data", choices=DATASETS, default=d.data, help="data set (default: %(default)s)")
         return
@@ -109,11 +146,34 @@ def build_parser() -> argparse.ArgumentParser:
                        description="The faithful 1989 run (the anchor's defaults) on the embedded data, "
                                    "pass by pass, ending with a table against the paper and the published reproduction.")
     _add_run_options(p, full=False)
+    _add_parallel(p, seeds_default="5", what="1 = the single run, pass by pass")
     _add_common(p)
 
     p = sub.add_parser("train", help="one run with every option as a flag",
                        description="Train one run; every option of the config is a flag.")
     _add_run_options(p, full=True)
+    _add_parallel(p, seeds_default="1", what="several run in parallel and report mean ± sd")
+    _add_common(p)
+
+    from .config import LADDERS
+    names = ", ".join(f"{k} ({', '.join(v)})" for k, v in LADDERS.items())
+    p = sub.add_parser("ladder", help="a modernisation ladder: every step x seed, mean ± sd beside the published figures",
+                       description=f"Train every step of a published modernisation ladder over several seeds "
+                                   f"(steps: {names}; all = the three), then print and write the table. "
+                                   "Finished runs are kept and reused: re-running trains only what is missing.")
+    p.add_argument("name", choices=(*LADDERS, "all"), help="the ladder")
+    p.add_argument("--steps", metavar="S1,S2", default=None,
+                   help="only these steps of the ladder, e.g. a0,a3 (default: all of them)")
+    p.add_argument("--engine", choices=ENGINES, default="fast",
+                   help="fast: the compiled engine; torch: the reference PyTorch loop (default: %(default)s)")
+    p.add_argument("--seed", type=_seed, default=1337, help="first seed when --seeds is a count (default: %(default)s)")
+    _add_parallel(p, seeds_default="5", what="every step runs with every seed")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="folder for runs/<run id>/ and results.{json,md,csv} (default: runs/ladder-NAME)")
+    # Replaces config fields in every step, e.g. --override passes=2 --override train_size=200:
+    # for tests and quick looks at the machinery, not for results.
+    p.add_argument("--override", type=_override, action="append", default=[], metavar="KEY=VALUE",
+                   help=argparse.SUPPRESS)
     _add_common(p)
 
     p = sub.add_parser("data", help="list, fetch or verify data sets")
@@ -126,6 +186,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(q)
     q = dsub.add_parser("verify", help="check every present file against its checksum")
     _add_common(q)
+
+    p = sub.add_parser("report", help="figures and one self-contained HTML page for a run or ladder folder",
+                       description="Write PNG figures and report.html (figures embedded, no network needed) "
+                                   "into DIR: learning curves, every misclassified test digit, confusion matrix, "
+                                   "error versus rejection, H1 kernels, feature maps, results, configs, versions.")
+    p.add_argument("dir", metavar="DIR", help="a run folder (metrics.jsonl) or a ladder folder (results.json)")
+    _add_common(p)
+
+    p = sub.add_parser("predict", help="read digits from your own images (PNG/JPEG)",
+                       description="Predict the digit in each image: any size, colour or grey, dark ink on light "
+                                   "paper or the reverse. Prints the digit and the top three scores per file "
+                                   "(softmax probabilities for the modern net, tanh outputs for the 1989 net); "
+                                   "exit 1 if any file could not be read.")
+    p.add_argument("files", metavar="FILE", nargs="+", help="image files, one digit each")
+    p.add_argument("--model", default="modern", metavar="1989|modern|PATH",
+                   help="a shipped net, a checkpoint.pt or a run folder (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--show", metavar="DIR", default=None, help="write the 16x16 input the net saw, one PNG per file")
     return parser
 
 
@@ -138,22 +216,49 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    seeds = steps = override = None
     try:
         cfg = config_from_args(args) if args.command in ("repro", "train") else None
-    except ConfigError as e:
+        if args.command in ("repro", "train", "ladder"):
+            from .ladder import ladder_steps, parse_seeds
+            seeds = parse_seeds(args.seeds, first=args.seed)
+        if args.command == "ladder":
+            steps = [s.strip() for s in args.steps.split(",") if s.strip()] if args.steps else None
+            ladder_steps(args.name, steps)
+            override = dict(args.override)
+            if override:
+                Config().with_overrides(**override)
+    except (ConfigError, ValueError) as e:
         parser.error(str(e))
     from .data import DataError
     try:
+        if args.command == "repro" and len(seeds) > 1:
+            from .repro import repro_seeds
+            return repro_seeds(cfg, seeds, engine=args.engine, jobs=args.jobs, data_root=args.data_root, out=args.out)
         if args.command == "repro":
             from .repro import repro
-            return repro(cfg, engine=args.engine, data_root=args.data_root, out=args.out)
+            return repro(cfg.with_overrides(seed=seeds[0]), engine=args.engine, data_root=args.data_root, out=args.out)
+        if args.command == "train" and len(seeds) > 1:
+            from .repro import train_seeds
+            return train_seeds(cfg, seeds, engine=args.engine, jobs=args.jobs, data_root=args.data_root, out=args.out)
         if args.command == "train":
             from .repro import train_one
+            cfg = cfg.with_overrides(seed=seeds[0])
             out = args.out or os.path.join("runs", f"{cfg.data}-{cfg.hash()}")
             return train_one(cfg, engine=args.engine, data_root=args.data_root, out=out)
+        if args.command == "ladder":
+            from .repro import ladder_command
+            return ladder_command(args.name, steps=steps, seeds=seeds, engine=args.engine, jobs=args.jobs,
+                                  data_root=args.data_root, out=args.out, override=override)
         if args.command == "data":
             from .repro import data_command
             return data_command(args.data_command, getattr(args, "name", None), args.data_root)
+        if args.command == "report":
+            from .report import report_command
+            return report_command(args.dir, data_root=args.data_root)
+        if args.command == "predict":
+            from .predict import predict_command
+            return predict_command(args.files, args.model, args.json, args.show)
     except DataError as e:
         print(f"lecun1989: error: {e}", file=sys.stderr)
         return 1

@@ -1,14 +1,20 @@
-"""The `repro`, `train` and `data` commands: what they print, around `train.run`.
+"""The `repro`, `train`, `ladder` and `data` commands: what they print, around `train.run` and
+`ladder.run_steps`.
 
 Library code elsewhere returns records; this module turns them into the lines a user reads.
+One seed runs in this process and prints pass by pass; several seeds go through the ladder
+machinery (one single-threaded process per core, one folder per run, mean +- sd over seeds).
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from . import metrics
 from .config import Config
@@ -137,3 +143,138 @@ def data_command(action: str, name: str | None, root) -> int:
     if action == "verify":
         print(f"{bad} bad file(s)" if bad else "every present file checks out")
     return 1 if bad else 0
+
+
+# -- several seeds -------------------------------------------------------------------------------
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _pm(m: float | None, sd: float | None) -> str:
+    if m is None:
+        return "-"
+    return f"{100 * m:.2f}%" if sd is None else f"{100 * m:.2f} ± {100 * sd:.2f}%"
+
+
+def _seed_step(cfg: Config, name: str, change: str):
+    from .config import Preset
+    return Preset(name, "custom", change, "", cfg, (cfg.passes,), {})
+
+
+def _interrupted(out) -> None:
+    print(f"lecun1989: interrupted; finished runs are kept in {out}: run the same command again "
+          "to train only what is missing", file=sys.stderr)
+
+
+def repro_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jobs: int | None = None,
+                data_root=None, out=None) -> int:
+    """The 1989 run over several seeds in parallel: the first seed's per-pass lines, then mean +- sd
+    over seeds next to the paper and the anchor. `out` (default: a temporary folder, removed after)
+    holds runs/<id>/ and results.{json,md,csv}."""
+    from . import ladder
+    print("lecun1989 repro: LeCun et al. 1989, the faithful 1989 net on the simulated 1989 data, "
+          f"over {len(seeds)} seeds")
+    for line in header_lines(cfg.with_overrides(seed=seeds[0]), engine):
+        print(line)
+    print(f"seeds: {', '.join(map(str, seeds))}", flush=True)
+    folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="lecun1989-repro-"))
+    try:
+        try:
+            res = ladder.run_steps([_seed_step(cfg, "1989", "the 1989 run")], seeds, folder, ladder="repro",
+                                   engine=engine, workers=jobs, data_root=data_root, on_line=_say)
+        except KeyboardInterrupt:
+            if out:
+                _interrupted(out)
+            raise
+        row = res["steps"][0]
+        first = row["runs"][0]
+        print()
+        print(f"seed {first['seed']}, pass by pass:")
+        if first["status"] != "missing":
+            _, records = ladder.read_run(folder / first["dir"])
+            by_pass: dict[int, dict] = {}
+            for r in records:
+                by_pass.setdefault(r["pass"], {})[r["split"]] = r
+            for p, recs in sorted(by_pass.items()):
+                print_pass(p, recs["train"], recs["test"])
+        print()
+        lines = []
+        if first["status"] == "done":
+            tr, te = _last_records(folder / first["dir"])
+            lines = closing_table(tr, te, cfg.with_overrides(seed=first["seed"]), engine)
+        for line in lines[:-1]:          # the last line is the footnote: it goes under the mean
+            print(line)
+        label = f"mean ± sd over {row['n']} seeds"
+        print(f"| {label:<44s} | {_pm(row['train_error_mean'], row['train_error_sd']):>13s} | "
+              f"{_pm(row['test_error_mean'], row['test_error_sd']):>13s} |")
+        if row["n"]:
+            print(f"test misses over the {row['n']} seeds: mean {row['test_misses_mean']:.1f}, "
+                  f"min {row['test_misses_min']}, max {row['test_misses_max']} (of {row['test_digits']})")
+        if row["diverged"]:
+            print(f"{row['diverged']} run(s) diverged (non-finite loss), at pass(es) "
+                  f"{', '.join(map(str, row['diverged_at']))}")
+        if lines:
+            print(lines[-1])
+        print(f"wall time {res['wall_s']:.1f} s on {min(jobs or os.cpu_count() or 1, len(seeds))} process(es)"
+              + (f"; results in {out}" if out else ""))
+        return 1 if res["runs_failed"] else 0
+    finally:
+        if not out:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _last_records(run_dir: Path) -> tuple[dict, dict]:
+    from .ladder import read_run
+    _, records = read_run(run_dir)
+    return ([r for r in records if r["split"] == "train"][-1], [r for r in records if r["split"] == "test"][-1])
+
+
+def _print_results(res: dict, out) -> None:
+    from . import ladder
+    print()
+    for line in ladder.table_lines(res["steps"]):
+        print(line)
+    print()
+    for line in ladder.notes_lines(res["steps"], tuple(res["seeds"])):
+        print(line)
+    errors: dict[str, list[str]] = {}
+    for f in res["runs_failed"]:
+        errors.setdefault(f["error"], []).append(f["dir"])
+    for error, dirs in errors.items():     # e.g. a missing data file: said once, not once per run
+        print(f"lecun1989: error: {len(dirs)} run(s) failed: {error}", file=sys.stderr)
+    print(f"wall time {res['wall_s']:.1f} s; results in {Path(out) / 'results.md'} (.json, .csv)")
+
+
+def train_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jobs: int | None = None,
+                data_root=None, out=None) -> int:
+    """One config over several seeds in parallel, into `out` (runs/<id>/ and results.*)."""
+    from . import ladder
+    out = out or os.path.join("runs", f"seeds-{cfg.data}-{cfg.hash()}")
+    print(f"lecun1989 train over {len(seeds)} seeds")
+    for line in header_lines(cfg.with_overrides(seed=seeds[0]), engine):
+        print(line)
+    print(f"seeds: {', '.join(map(str, seeds))}", flush=True)
+    try:
+        res = ladder.run_steps([_seed_step(cfg, "train", ladder._overrides(cfg))], seeds, out,
+                               ladder="train", engine=engine, workers=jobs, data_root=data_root, on_line=_say)
+    except KeyboardInterrupt:
+        _interrupted(out)
+        raise
+    _print_results(res, out)
+    return 1 if res["runs_failed"] else 0
+
+
+def ladder_command(name: str, *, steps=None, seeds: tuple[int, ...], engine: str = "fast",
+                   jobs: int | None = None, data_root=None, out=None, override: dict | None = None) -> int:
+    """`lecun1989 ladder NAME`: every step x seed, one line per finished run, then the table."""
+    from . import ladder
+    out = out or os.path.join("runs", f"ladder-{name}")
+    print(f"lecun1989 ladder {name}: seeds {', '.join(map(str, seeds))}; output {out}", flush=True)
+    try:
+        res = ladder.run_ladder(name, steps=steps, seeds=seeds, out=out, engine=engine, workers=jobs,
+                                data_root=data_root, override=override, on_line=_say)
+    except KeyboardInterrupt:
+        _interrupted(out)
+        raise
+    _print_results(res, out)
+    return 1 if res["runs_failed"] else 0

@@ -1,0 +1,655 @@
+"""Many runs (steps x seeds): the executor, the run store, statistics over seeds, the tables.
+
+A ladder is a list of steps (config.PRESETS: each a config, the passes to report and the
+published figures), each trained over several seeds. Every run lives in its own folder
+
+    OUT/runs/<run id>/   config.json, metrics.jsonl (one record per pass and split),
+                         checkpoint.pt, status.json (done | diverged, with the pass)
+
+named by `Config.hash()` (every field, the seed included). A run is trained into
+`OUT/runs/.tmp-<id>-<pid>` and renamed into place when it has finished, so a folder under its
+final name is always a finished run: re-running skips it, and an interruption (Ctrl-C, a kill)
+loses only the runs that were in progress. Reports at intermediate passes read metrics.jsonl;
+nothing is re-trained.
+
+Runs go through an `Executor` (one method: `map(fn, jobs)` yielding results as they finish).
+`LocalExecutor` uses one single-threaded process per core; a cluster backend would implement
+the same method. Each run depends only on its config (init, dropout masks and shifts all come
+from the seed), so the results do not depend on the executor or the number of workers.
+
+Statistics are over seeds: mean, sample sd (n - 1), min and max. The change of mean test misses
+from the step a step builds on (`Preset.base`) gets a Welch t 95% interval (unpaired: the seeds
+give the same initial weights to both steps, but the runs are not otherwise matched).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Protocol
+
+from .config import LADDERS, PRESETS, Config, ConfigError, Preset
+
+log = logging.getLogger(__name__)
+
+FIRST_SEED = 1337               # the anchor's seed: ladders count up from it
+TMP_PREFIX = ".tmp-"
+STATUS_FILE = "status.json"
+
+
+# =============================================================================================
+# Seeds
+# =============================================================================================
+
+def parse_seeds(text: str, first: int = FIRST_SEED) -> tuple[int, ...]:
+    """`5` -> five seeds counting up from `first`; `1337,1340` (a comma anywhere) -> those seeds.
+
+    ValueError with a one-line message for anything else."""
+    text = text.strip()
+    if "," in text:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        try:
+            seeds = tuple(int(p) for p in parts)
+        except ValueError:
+            raise ValueError(f"seeds must be integers, got {text!r}") from None
+        if not seeds:
+            raise ValueError("no seed given")
+        if any(not (0 <= s < 2**32) for s in seeds):
+            raise ValueError(f"seeds must be in [0, 2**32), got {text!r}")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"a seed is repeated in {text!r}")
+        return seeds
+    try:
+        count = int(text)
+    except ValueError:
+        raise ValueError(f"expected a count (5) or a list of seeds (1337,1338), got {text!r}") from None
+    if count < 1:
+        raise ValueError(f"the number of seeds must be at least 1, got {count}")
+    if first + count > 2**32:
+        raise ValueError(f"seeds {first}..{first + count - 1} go past 2**32")
+    return tuple(range(first, first + count))
+
+
+# =============================================================================================
+# Statistics
+# =============================================================================================
+
+def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (n - 1); sd is None for fewer than two values."""
+    n = len(values)
+    if n == 0:
+        return None, None
+    m = math.fsum(values) / n
+    if n < 2:
+        return m, None
+    return m, math.sqrt(math.fsum((v - m) ** 2 for v in values) / (n - 1))
+
+
+def _t_cdf(x: float, df: float) -> float:
+    """Student t CDF for x >= 0: 1/2 + the integral of the density from 0 to x (Simpson's rule,
+    fine enough for 4 significant digits for df >= 1 and |x| <= 100)."""
+    logc = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    k = 2000                                   # even number of Simpson intervals
+    h = x / k
+    total = 0.0
+    for i in range(k + 1):
+        t = i * h
+        f = math.exp(logc - (df + 1) / 2 * math.log1p(t * t / df))
+        total += f * (1 if i in (0, k) else 4 if i % 2 else 2)
+    return 0.5 + total * h / 3
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The p quantile (p in (0.5, 1)) of Student's t with `df` (real, >= 1) degrees of freedom."""
+    lo, hi = 0.0, 100.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if _t_cdf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def welch_interval(a: list[float], b: list[float], level: float = 0.95
+                   ) -> tuple[float, float, float] | None:
+    """(difference of means b - a, low, high): Welch's t interval. None if either side has
+    fewer than two values. With both sds zero the interval is the difference itself."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    ma, sa = mean_sd(a)
+    mb, sb = mean_sd(b)
+    d = mb - ma
+    va, vb = sa * sa / len(a), sb * sb / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return d, d, d
+    df = (va + vb) ** 2 / (va * va / (len(a) - 1) + vb * vb / (len(b) - 1))
+    half = t_quantile(0.5 + level / 2, max(df, 1.0)) * se
+    return d, d - half, d + half
+
+
+# =============================================================================================
+# The executor
+# =============================================================================================
+
+class Executor(Protocol):
+    def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        """Apply `fn` to every job, yielding the results as they finish (in any order).
+        `fn` must be a module-level function and the jobs picklable."""
+        ...
+
+
+@contextlib.contextmanager
+def _single_threaded():
+    """torch computes on one thread inside (restored after): the in-process executor's runs
+    compute exactly as a worker's do."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _watch_parent(parent: int) -> None:
+    # A worker whose parent was killed outright (SIGKILL) would otherwise wait for work forever.
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _worker_init(parent: int) -> None:
+    """Each worker: one torch thread (the numba engine is single-threaded anyway); Ctrl-C goes
+    to the parent, which stops the workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+    torch.set_num_threads(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+class LocalExecutor:
+    """One process per worker on this machine (multiprocessing 'spawn': every worker starts a
+    fresh interpreter, so neither torch's thread pool nor numba's state is inherited through a
+    fork). With one worker, or one job, the jobs run in this process, one after another."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+
+    def map(self, fn, jobs):
+        jobs = list(jobs)
+        if self.workers == 1 or len(jobs) <= 1:
+            with _single_threaded():
+                for job in jobs:
+                    yield fn(job)
+            return
+        import multiprocessing as mp
+        pool = mp.get_context("spawn").Pool(min(self.workers, len(jobs)), initializer=_worker_init,
+                                            initargs=(os.getpid(),))
+        finished = False
+        try:
+            for result in pool.imap_unordered(fn, jobs, chunksize=1):
+                yield result
+            finished = True
+        finally:
+            if finished:
+                pool.close()
+            else:           # interrupted, or the consumer stopped early: stop the workers now
+                pool.terminate()
+            pool.join()
+
+
+# =============================================================================================
+# The run store
+# =============================================================================================
+
+@dataclass(frozen=True)
+class RunJob:
+    config: Config
+    dir: str                    # the finished run's folder
+    engine: str = "fast"
+    data_root: str | None = None
+
+
+def run_id(cfg: Config, engine: str = "fast") -> str:
+    """A run's folder name: the config hash (seed included); other engines than the default
+    get a suffix, since their float arithmetic differs."""
+    return cfg.hash() if engine == "fast" else f"{cfg.hash()}-{engine}"
+
+
+def is_finished(run_dir: str | os.PathLike) -> bool:
+    return (Path(run_dir) / STATUS_FILE).is_file()
+
+
+def read_run(run_dir: str | os.PathLike) -> tuple[dict, list[dict]]:
+    """(status, per-pass records) of a finished run."""
+    d = Path(run_dir)
+    status = json.loads((d / STATUS_FILE).read_text())
+    records = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return status, records
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(folder: str | os.PathLike) -> list[Path]:
+    """Remove half-trained run folders (`.tmp-<id>-<pid>`) whose process is gone."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for p in folder.glob(TMP_PREFIX + "*"):
+        try:
+            pid = int(p.name.rsplit("-", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and _pid_alive(pid):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
+
+
+_DATA: dict[tuple, Any] = {}
+
+
+def _data_for(cfg: Config, root: str | None):
+    """Data loaded once per process (per data set, root and MNIST subset size)."""
+    from .train import load_data
+    key = (cfg.data, root, cfg.train_size if cfg.data == "mnist" else 0)
+    if key not in _DATA:
+        _DATA[key] = load_data(cfg, root)
+    return _DATA[key]
+
+
+def train_job(job: RunJob) -> dict:
+    """Train one run into a temporary folder, then rename it into place. Returns an outcome:
+    {id, dir, seed, status (done | diverged | failed), diverged_at, seconds, train, test, error}.
+    An exception becomes a `failed` outcome (and no folder), so it does not stop other runs."""
+    from .train import run, write_json
+    final = Path(job.dir)
+    tmp = final.parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}"
+    out = {"id": final.name, "dir": str(final), "seed": job.config.seed, "diverged_at": None,
+           "train": None, "test": None, "error": None}
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        data = _data_for(job.config, job.data_root)
+        res = run(job.config, engine=job.engine, data=data, out=tmp, progress=False)
+        status = "diverged" if res.diverged_at is not None else "done"
+        write_json(tmp / STATUS_FILE, {
+            "status": status, "diverged_at": res.diverged_at, "seconds": round(res.seconds, 3),
+            "engine": job.engine, "seed": job.config.seed, "config_hash": job.config.hash(),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not is_finished(final):      # not a finished twin from a concurrent invocation
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+        out.update(status=status, diverged_at=res.diverged_at, seconds=res.seconds,
+                   train=res.final("train"), test=res.final("test"))
+    except Exception as e:  # noqa: BLE001 - reported as a failed run, the others go on
+        shutil.rmtree(tmp, ignore_errors=True)
+        out.update(status="failed", seconds=0.0, error=f"{type(e).__name__}: {e}")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _finished_outcome(run_dir: Path) -> dict:
+    status, records = read_run(run_dir)
+    last = {s: [r for r in records if r["split"] == s][-1] for s in ("train", "test")}
+    return {"id": run_dir.name, "dir": str(run_dir), "seed": status["seed"], "status": status["status"],
+            "diverged_at": status.get("diverged_at"), "seconds": status.get("seconds", 0.0),
+            "train": last["train"], "test": last["test"], "error": None, "reused": True}
+
+
+class _TermAsInterrupt:
+    """While active (main thread only), SIGTERM raises KeyboardInterrupt, so that `kill` stops
+    the workers and cleans up like Ctrl-C does."""
+
+    def __enter__(self):
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
+        return False
+
+
+def run_many(jobs: list[RunJob], *, workers: int | None = None, executor: Executor | None = None,
+             on_done: Callable[[dict, int, int], None] | None = None) -> list[dict]:
+    """Train every job not yet finished (in parallel), skipping finished ones.
+
+    Returns one outcome per job, in the order given (finished ones read from their folders,
+    marked `reused`). on_done(outcome, k, total) is called as each new run finishes, with k of
+    total runs of this call done. Results do not depend on `workers`: each run is a function
+    of its config only and computes on one thread.
+    """
+    by_dir: dict[str, dict] = {}
+    todo: list[RunJob] = []
+    seen = set()
+    for job in jobs:
+        d = str(job.dir)
+        if d in seen:
+            continue
+        seen.add(d)
+        Path(d).parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(Path(d).parent)
+        if is_finished(d):
+            by_dir[d] = _finished_outcome(Path(d))
+        else:
+            todo.append(job)
+    # Longest runs first: the last runs to start are short, so the workers finish together.
+    todo.sort(key=lambda j: -(j.config.passes * (j.config.train_size or 7291)))
+    ex = executor or LocalExecutor(workers)
+    try:
+        with _TermAsInterrupt():
+            for k, outcome in enumerate(ex.map(train_job, todo), 1):
+                by_dir[outcome["dir"]] = outcome
+                if on_done is not None:
+                    on_done(outcome, k, len(todo))
+    finally:
+        for d in {str(Path(j.dir).parent) for j in todo}:
+            clean_stale(d)
+    return [by_dir.get(str(j.dir), {"id": Path(j.dir).name, "dir": str(j.dir), "seed": j.config.seed,
+                                    "status": "failed", "error": "not run"}) for j in jobs]
+
+
+# =============================================================================================
+# Ladders: plan, run, summarise
+# =============================================================================================
+
+def ladder_steps(name: str, steps: Iterable[str] | None = None) -> list[Preset]:
+    """The presets of ladder `name` (anchor | learner | data | all), optionally only `steps`
+    (in the ladder's order). ConfigError for unknown names."""
+    if name == "all":
+        names = [s for ladder in LADDERS.values() for s in ladder]
+    elif name in LADDERS:
+        names = list(LADDERS[name])
+    else:
+        raise ConfigError(f"unknown ladder {name!r} (known: {', '.join(LADDERS)}, all)")
+    if steps:
+        wanted = list(steps)
+        for s in wanted:
+            if s not in names:
+                raise ConfigError(f"step {s!r} is not in ladder {name!r} (its steps: {', '.join(names)})")
+        names = [s for s in names if s in wanted]
+    return [PRESETS[s] for s in names]
+
+
+def apply_override(p: Preset, override: dict | None) -> Preset:
+    """A preset with some config fields replaced (tests and quick looks: e.g. train_size=200,
+    passes=2); report passes beyond the new pass count are dropped."""
+    if not override:
+        return p
+    cfg = p.config.with_overrides(**override)
+    rp = tuple(x for x in p.report_passes if x < cfg.passes) + (cfg.passes,)
+    return Preset(p.name, p.ladder, p.change, p.why, cfg, rp, p.published, p.base)
+
+
+def row_label(p: Preset, pass_number: int) -> str:
+    return p.name if len(p.report_passes) == 1 else f"{p.name}@{pass_number}"
+
+
+def _fmt_pct(m: float | None, sd: float | None) -> str:
+    if m is None:
+        return "-"
+    return f"{100 * m:.2f}%" if sd is None else f"{100 * m:.2f} ± {100 * sd:.2f}%"
+
+
+def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: str = "fast") -> list[dict]:
+    """One row per step and reported pass, from the run folders (reads metrics.jsonl)."""
+    rows: list[dict] = []
+    misses_by_label: dict[str, list[float]] = {}
+    last_label: dict[str, str] = {}
+    for p in steps:
+        prev_label = last_label.get(p.base) if p.base else None
+        for rp in p.report_passes:
+            label = row_label(p, rp)
+            runs, tr, te, miss, diverged = [], [], [], [], []
+            train_n = test_n = None
+            for seed in seeds:
+                cfg = p.config.with_overrides(seed=seed)
+                rid = run_id(cfg, engine)
+                d = out / "runs" / rid
+                entry = {"seed": seed, "dir": os.path.relpath(d, out), "status": "missing",
+                         "train_error": None, "test_error": None, "test_misses": None}
+                if is_finished(d):
+                    status, records = read_run(d)
+                    at = status.get("diverged_at")
+                    if at is not None and at <= rp:
+                        entry.update(status="diverged", diverged_at=at)
+                        diverged.append(at)
+                    else:
+                        rec = {r["split"]: r for r in records if r["pass"] == rp}
+                        entry.update(status="done", train_error=rec["train"]["error"],
+                                     test_error=rec["test"]["error"], test_misses=rec["test"]["misses"])
+                        tr.append(rec["train"]["error"])
+                        te.append(rec["test"]["error"])
+                        miss.append(rec["test"]["misses"])
+                        train_n, test_n = rec["train"]["n"], rec["test"]["n"]
+                runs.append(entry)
+            trm, trs = mean_sd(tr)
+            tem, tes = mean_sd(te)
+            mm, _ = mean_sd(miss)
+            delta = welch_interval(misses_by_label[prev_label], miss) if prev_label in misses_by_label else None
+            rows.append({
+                "step": label, "preset": p.name, "change": p.change, "why": p.why,
+                "passes": p.config.passes, "report_pass": rp, "n": len(miss),
+                "train_digits": train_n, "test_digits": test_n,
+                "train_error_mean": trm, "train_error_sd": trs,
+                "test_error_mean": tem, "test_error_sd": tes,
+                "test_misses_mean": mm, "test_misses_min": min(miss) if miss else None,
+                "test_misses_max": max(miss) if miss else None,
+                "published": p.published_at(rp),
+                "base": prev_label,
+                "delta_misses": delta[0] if delta else None,
+                "delta_ci95": [delta[1], delta[2]] if delta else None,
+                "larger_than_noise": (not (delta[1] <= 0 <= delta[2])) if delta else None,
+                "diverged": len(diverged), "diverged_at": diverged,
+                "missing": sum(r["status"] == "missing" for r in runs),
+                "config": p.config.to_dict(), "config_hash": p.config.hash(),
+                "runs": runs,
+            })
+            misses_by_label[label] = miss
+            prev_label = label
+        last_label[p.name] = prev_label
+    return rows
+
+
+def _overrides(cfg: Config) -> str:
+    base = Config()
+    diff = [f"{k}={v}" for k, v in cfg.to_dict().items() if k != "seed" and getattr(base, k) != v]
+    return " ".join(diff) or "(the defaults)"
+
+
+def table_lines(rows: list[dict]) -> list[str]:
+    """The markdown table of a ladder."""
+    head = ["step", "change", "passes", "n", "train error", "test error", "test misses [min-max]",
+            "published train / test", "Δ test misses vs base [95% CI]", "> noise"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in rows:
+        n = str(r["n"])
+        if r["diverged"]:
+            n += f" ({r['diverged']} diverged at pass {','.join(map(str, r['diverged_at']))})"
+        if r["missing"]:
+            n += f" ({r['missing']} missing)"
+        misses = "-" if r["test_misses_mean"] is None else (
+            f"{r['test_misses_mean']:.1f} [{r['test_misses_min']}-{r['test_misses_max']}]")
+        pub = r["published"]
+        pub_s = f"{pub['train']} / {pub['test']}" + ("*" if pub.get("note") else "") if pub else "-"
+        if r["delta_misses"] is None:
+            delta, noise = "-", "-"
+        else:
+            lo, hi = r["delta_ci95"]
+            delta = f"{r['delta_misses']:+.1f} [{lo:+.1f}, {hi:+.1f}] vs {r['base']}"
+            noise = "yes" if r["larger_than_noise"] else "no"
+        passes = str(r["passes"]) if r["report_pass"] == r["passes"] else f"{r['report_pass']} of {r['passes']}"
+        lines.append("| " + " | ".join([
+            r["step"], r["change"], passes, n,
+            _fmt_pct(r["train_error_mean"], r["train_error_sd"]),
+            _fmt_pct(r["test_error_mean"], r["test_error_sd"]), misses, pub_s, delta, noise]) + " |")
+    return lines
+
+
+def notes_lines(rows: list[dict], seeds: tuple[int, ...]) -> list[str]:
+    from .model import counts
+    c = counts()
+    digits = sorted({(r["train_digits"], r["test_digits"]) for r in rows if r["train_digits"]})
+    lines = [
+        f"Every step has the same {c['parameters']:,} parameters and {c['macs']:,} multiply-adds per "
+        "digit (model.counts()): none of these changes costs inference time.",
+        f"n = seeds counted (of {len(seeds)}: {', '.join(map(str, seeds))}); errors are mean ± sample sd "
+        "over seeds; digits (train/test): " + ", ".join(f"{a}/{b}" for a, b in digits) + ".",
+        "Δ: change of mean test misses from the step this one builds on (base), with a Welch t 95% "
+        "interval over seeds (unpaired); '> noise' = the interval excludes zero.",
+    ]
+    if any(r["published"].get("note") for r in rows):
+        lines.append("(*) published misses as given; the published train figure is on a different split size.")
+    return lines
+
+
+def results_markdown(res: dict) -> str:
+    prov = res["provenance"]
+    out = [f"# Ladder `{res['ladder']}`", "",
+           f"- machine: {prov['machine']}",
+           "- versions: " + ", ".join(f"{k} {v}" for k, v in prov.items() if k != "machine"),
+           f"- engine: {res['engine']}; seeds: {len(res['seeds'])} ({', '.join(map(str, res['seeds']))}); "
+           f"wall time of this invocation {res['wall_s']:.1f} s, runs trained {res['runs_trained']}, "
+           f"reused {res['runs_reused']}; summed run time {res['run_seconds_total']:.1f} s", ""]
+    out += table_lines(res["steps"]) + [""]
+    out += [f"- {line}" for line in notes_lines(res["steps"], tuple(res["seeds"]))] + [""]
+    out += ["| step | passes | config hash (seed 1337) | config vs the 1989 defaults |", "|---|---|---|---|"]
+    seen = set()
+    for r in res["steps"]:
+        if r["preset"] in seen:
+            continue
+        seen.add(r["preset"])
+        out.append(f"| {r['preset']} | {r['passes']} | {r['config_hash']} | {_overrides(Config.from_dict(r['config']))} |")
+    return "\n".join(out) + "\n"
+
+
+CSV_FIELDS = ("step", "change", "passes", "report_pass", "n", "diverged", "missing", "train_digits",
+              "test_digits", "train_error_mean", "train_error_sd", "test_error_mean", "test_error_sd",
+              "test_misses_mean", "test_misses_min", "test_misses_max", "published_train",
+              "published_test", "published_test_misses", "base", "delta_misses", "delta_ci95_low",
+              "delta_ci95_high", "larger_than_noise", "config_hash")
+
+
+def results_csv(res: dict) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in res["steps"]:
+        pub = r["published"]
+        ci = r["delta_ci95"] or (None, None)
+        w.writerow({**{k: r.get(k) for k in CSV_FIELDS if k in r},
+                    "published_train": pub.get("train"), "published_test": pub.get("test"),
+                    "published_test_misses": pub.get("test_misses"),
+                    "delta_ci95_low": ci[0], "delta_ci95_high": ci[1]})
+    return buf.getvalue()
+
+
+def write_results(out: Path, res: dict) -> None:
+    from .train import write_json, write_text
+    write_json(out / "results.json", res)
+    write_text(out / "results.md", results_markdown(res))
+    write_text(out / "results.csv", results_csv(res))
+
+
+def progress_line(outcome: dict, k: int, total: int, step: str) -> str:
+    """One fixed-column line per finished run."""
+    if outcome["status"] == "failed":
+        what = f"FAILED: {outcome['error']}"
+    else:
+        te = outcome["test"]
+        what = f"test {100 * te['error']:5.2f}% ({te['misses']:4d})"
+        if outcome["status"] == "diverged":
+            what += f"  diverged at pass {outcome['diverged_at']}"
+    return f"[{k:>{len(str(total))}d}/{total}] {step:<5s} seed {outcome['seed']:<10d} {what}  {outcome['seconds']:7.1f} s"
+
+
+def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLike, *,
+              ladder: str = "custom", engine: str = "fast", workers: int | None = None,
+              data_root: str | None = None, executor: Executor | None = None,
+              on_line: Callable[[str], None] | None = None) -> dict:
+    """Train every step x seed not yet in `out`, then summarise and write results.{json,md,csv}.
+
+    on_line receives the progress lines (one per finished run). Returns the results dict
+    (the content of results.json). KeyboardInterrupt propagates; finished runs are kept.
+    """
+    from .repro import provenance
+    t0 = time.perf_counter()
+    out = Path(out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    step_of: dict[str, str] = {}
+    jobs = []
+    for p in steps:
+        for seed in seeds:
+            cfg = p.config.with_overrides(seed=seed)
+            d = out / "runs" / run_id(cfg, engine)
+            step_of[str(d)] = p.name
+            jobs.append(RunJob(cfg, str(d), engine, None if data_root is None else str(data_root)))
+    n_done = sum(is_finished(j.dir) for j in jobs)
+    say = on_line or (lambda line: log.info(line))
+    w = max(1, workers or os.cpu_count() or 1)
+    say(f"{len(jobs)} runs ({len(steps)} steps x {len(seeds)} seeds): {n_done} already done in {out}, "
+        f"{len(jobs) - n_done} to train on {min(w, max(1, len(jobs) - n_done))} process(es), engine {engine}")
+    outcomes = run_many(jobs, workers=workers, executor=executor,
+                        on_done=lambda o, k, total: say(progress_line(o, k, total, step_of[o["dir"]])))
+    rows = summarise(steps, seeds, out, engine)
+    trained = [o for o in outcomes if o["status"] != "failed" and not o.get("reused")]
+    res = {
+        "ladder": ladder, "engine": engine, "provenance": provenance(), "seeds": list(seeds),
+        "wall_s": round(time.perf_counter() - t0, 3),
+        "runs_trained": len(trained), "runs_reused": sum(bool(o.get("reused")) for o in outcomes),
+        "runs_failed": [{"dir": os.path.relpath(o["dir"], out), "seed": o["seed"], "error": o["error"]}
+                        for o in outcomes if o["status"] == "failed"],
+        "run_seconds_total": round(sum(o.get("seconds") or 0.0 for o in outcomes), 3),
+        "units": {"error": "fraction of the split's digits", "misses": "test digits misclassified",
+                  "n": "seeds counted", "delta": "Welch t 95% interval, unpaired"},
+        "steps": rows,
+    }
+    write_results(out, res)
+    return res
+
+
+def run_ladder(name: str, *, steps: Iterable[str] | None = None, seeds: tuple[int, ...] = (FIRST_SEED,),
+               out: str | os.PathLike, engine: str = "fast", workers: int | None = None,
+               data_root: str | None = None, override: dict | None = None,
+               executor: Executor | None = None, on_line: Callable[[str], None] | None = None) -> dict:
+    """Run ladder `name` (anchor | learner | data | all) over `seeds` into `out`; see run_steps.
+    `override` replaces config fields in every step (for tests and quick looks)."""
+    presets = [apply_override(p, override) for p in ladder_steps(name, steps)]
+    return run_steps(presets, tuple(seeds), out, ladder=name, engine=engine, workers=workers,
+                     data_root=data_root, executor=executor, on_line=on_line)

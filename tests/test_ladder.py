@@ -1,0 +1,281 @@
+"""The ladders: presets, seeds, statistics, the run store (atomic, resumable), tables, the CLI.
+
+Runs here are tiny (100 training digits, 1-2 passes, the reference engine) through the ladder's
+override, so the machinery is tested, not the presets' results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lecun1989 import ladder
+from lecun1989.cli import main
+from lecun1989.config import LADDERS, PRESETS, Config, ConfigError, Preset, preset
+
+TINY = {"train_size": 100, "passes": 2}
+ENGINE = "torch"        # tiny runs: no compile time; the fast engine has its own tests
+
+
+# -- presets ---------------------------------------------------------------------------------
+def test_ladders_list_the_issue_steps_in_order():
+    assert LADDERS == {"anchor": ("a0", "a1", "a2", "a3", "a4"),
+                       "learner": ("l0", "l1", "l2", "l3", "l4", "l5", "l5b", "l6a", "l6b"),
+                       "data": ("d5", "d6")}
+    with pytest.raises(ConfigError, match="unknown preset"):
+        preset("a9")
+
+
+def test_presets_are_the_published_steps():
+    c = {k: p.config for k, p in PRESETS.items()}
+    assert c["a0"] == Config()
+    assert (c["a1"].head, c["a1"].lr, c["a1"].optimizer) == ("linear", 0.01, "sgd")
+    assert (c["a2"].optimizer, c["a2"].lr, c["a2"].schedule, c["a2"].passes) == ("adamw", 3e-4, "linear", 46)
+    assert (c["a3"].shift, c["a3"].passes, c["a3"].dropout) == (True, 60, 0.0)
+    assert (c["a4"].dropout, c["a4"].activation, c["a4"].passes, c["a4"].shift) == (0.25, "relu", 80, True)
+    assert c["l0"] == Config(data="mnist1989-test-first")
+    assert (c["l1"].activation, c["l1"].head, c["l1"].optimizer) == ("relu", "tanh", "sgd")
+    assert (c["l2"].optimizer, c["l2"].head, c["l2"].schedule) == ("adamw", "linear", "constant")
+    assert c["l3"].schedule == "linear" and c["l3"].passes == 23
+    assert c["l4"] == c["l3"].with_overrides(dropout=0.25)
+    assert c["l5"] == c["l3"].with_overrides(shift=True)
+    assert c["l5b"] == c["l5"].with_overrides(dropout=0.25)
+    assert c["l6a"] == c["l0"].with_overrides(passes=80) and PRESETS["l6a"].report_passes == (23, 57, 80)
+    assert c["l6b"] == c["l5b"].with_overrides(passes=80) and PRESETS["l6b"].report_passes == (23, 57, 71, 80)
+    assert c["d5"] == c["a4"].with_overrides(data="mnist", train_size=50000)
+    assert c["d6"] == Config(data="mnist", train_size=50000, passes=100)
+    for p in PRESETS.values():
+        assert p.config.seed == 1337 and p.report_passes[-1] == p.config.passes
+        assert p.change and p.why and (not p.base or p.base in PRESETS)
+    assert PRESETS["a0"].published_at(23)["test_misses"] == 82
+    assert PRESETS["l6b"].published_at(71)["test"] == "1.59% (32)"
+    assert PRESETS["l6b"].published_at(80) == {} and PRESETS["l6a"].published_at(57)["test_misses"] == 79
+
+
+def test_override_keeps_report_passes_within_the_run():
+    p = ladder.apply_override(PRESETS["l6b"], {"passes": 60})
+    assert p.report_passes == (23, 57, 60) and p.config.passes == 60
+    assert ladder.apply_override(PRESETS["a0"], TINY).report_passes == (2,)
+
+
+# -- seeds and statistics ---------------------------------------------------------------------
+def test_seeds_are_a_count_or_a_list():
+    assert ladder.parse_seeds("3") == (1337, 1338, 1339)
+    assert ladder.parse_seeds("2", first=7) == (7, 8)
+    assert ladder.parse_seeds("1337,1400") == (1337, 1400)
+    assert ladder.parse_seeds("42,") == (42,)
+    for bad in ("0", "x", "1,1", "1,-2", "-1"):
+        with pytest.raises(ValueError):
+            ladder.parse_seeds(bad)
+
+
+def test_t_quantiles_and_welch_interval():
+    for df, q in ((1, 12.706), (4, 2.776), (10, 2.228), (1e6, 1.960)):
+        assert ladder.t_quantile(0.975, df) == pytest.approx(q, abs=2e-3)
+    d, lo, hi = ladder.welch_interval([1, 2, 3], [4, 5, 6, 7])
+    # by hand: se = sqrt(1/3 + 5/12), Welch df = 4.96, t = 2.574
+    assert d == 3.5 and lo == pytest.approx(1.268, abs=2e-3) and hi == pytest.approx(5.732, abs=2e-3)
+    assert ladder.welch_interval([1], [2, 3]) is None
+    assert ladder.welch_interval([5, 5], [5, 5]) == (0, 0, 0)
+    m, sd = ladder.mean_sd([1.0, 2.0, 3.0])
+    assert (m, sd) == (2.0, 1.0) and ladder.mean_sd([4.0]) == (4.0, None)
+
+
+# -- runs -----------------------------------------------------------------------------------------
+def _mtimes(out: Path) -> dict[str, float]:
+    return {p.name: (p / "status.json").stat().st_mtime_ns for p in (out / "runs").iterdir()
+            if not p.name.startswith(".")}
+
+
+def _metrics(out: Path) -> dict[str, str]:
+    return {p.name: (p / "metrics.jsonl").read_text() for p in (out / "runs").iterdir()}
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory) -> Path:
+    """Steps a0, a1 x 2 seeds on two worker processes (shared by the tests below)."""
+    out = tmp_path_factory.mktemp("ladder2")
+    lines: list[str] = []
+    ladder.run_ladder("anchor", steps=["a0", "a1"], seeds=(1337, 1338), out=out, engine=ENGINE,
+                      workers=2, override=TINY, on_line=lines.append)
+    assert sum(line.startswith("[") for line in lines) == 4        # one progress line per run
+    return out
+
+
+def test_results_files_carry_mean_sd_n_and_provenance(two_workers):
+    res = json.loads((two_workers / "results.json").read_text())
+    assert res["ladder"] == "anchor" and res["seeds"] == [1337, 1338]
+    assert {"machine", "torch", "numpy"} <= set(res["provenance"]) and res["wall_s"] > 0
+    a0, a1 = res["steps"]
+    for row in (a0, a1):
+        assert row["n"] == 2 and row["diverged"] == 0 and row["test_digits"] == 2007
+        assert row["train_digits"] == TINY["train_size"]
+        runs = row["runs"]
+        misses = [r["test_misses"] for r in runs]
+        assert row["test_misses_mean"] == sum(misses) / 2
+        assert (row["test_misses_min"], row["test_misses_max"]) == (min(misses), max(misses))
+        errs = [r["test_error"] for r in runs]
+        assert row["test_error_sd"] == pytest.approx(abs(errs[0] - errs[1]) / math.sqrt(2))
+        for r in runs:
+            d = two_workers / r["dir"]
+            assert (d / "checkpoint.pt").is_file() and (d / "config.json").is_file()
+            assert json.loads((d / "status.json").read_text())["status"] == "done"
+    assert a0["published"]["test_misses"] == 82 and a0["delta_misses"] is None
+    assert a1["base"] == "a0" and a1["delta_misses"] == a1["test_misses_mean"] - a0["test_misses_mean"]
+    lo, hi = a1["delta_ci95"]
+    assert lo <= a1["delta_misses"] <= hi and a1["larger_than_noise"] == (not lo <= 0 <= hi)
+    md = (two_workers / "results.md").read_text()
+    assert "9,760 parameters" in md and "63,660 multiply-adds" in md and "Welch" in md
+    assert "| a1 |" in md and res["provenance"]["machine"] in md
+    csv = (two_workers / "results.csv").read_text().splitlines()
+    assert len(csv) == 3 and csv[0].startswith("step,change,passes")
+
+
+def test_one_worker_gives_the_same_runs_as_two(two_workers, tmp_path):
+    ladder.run_ladder("anchor", steps=["a0", "a1"], seeds=(1337, 1338), out=tmp_path, engine=ENGINE,
+                      workers=1, override=TINY)
+    assert _metrics(tmp_path) == _metrics(two_workers)
+
+
+def test_rerun_reuses_finished_runs(two_workers):
+    before = _mtimes(two_workers)
+    res = ladder.run_ladder("anchor", steps=["a0", "a1"], seeds=(1337, 1338), out=two_workers,
+                            engine=ENGINE, workers=2, override=TINY)
+    assert res["runs_trained"] == 0 and res["runs_reused"] == 4
+    assert _mtimes(two_workers) == before
+
+
+@pytest.mark.parametrize("sig,jobs", [(signal.SIGKILL, 1), (signal.SIGINT, 2)], ids=["kill-1-job", "ctrl-c-2-jobs"])
+def test_interrupted_ladder_resumes_without_redoing_finished_runs(tmp_path, sig, jobs):
+    """Interrupt a ladder after its first finished run; the next call trains only what is missing."""
+    cmd = [sys.executable, "-m", "lecun1989.cli", "ladder", "anchor", "--steps", "a0,a1,a2,a3",
+           "--seeds", "1", "--jobs", str(jobs), "--engine", ENGINE, "--out", str(tmp_path),
+           "--override", "train_size=100", "--override", "passes=2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    runs = tmp_path / "runs"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if runs.is_dir() and any(not p.name.startswith(".") for p in runs.iterdir()):
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the ladder finished before it could be interrupted"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and b"interrupted" in err
+    first = _mtimes(tmp_path)
+    assert 1 <= len(first) < 4
+    res = ladder.run_ladder("anchor", steps=["a0", "a1", "a2", "a3"], seeds=(1337,), out=tmp_path,
+                            engine=ENGINE, workers=1, override=TINY)
+    assert res["runs_reused"] == len(first) and res["runs_trained"] == 4 - len(first)
+    after = _mtimes(tmp_path)
+    assert len(after) == 4 and all(after[k] == v for k, v in first.items())
+    assert not [p for p in runs.iterdir() if p.name.startswith(".tmp-")]     # half-runs cleaned up
+    assert [r["n"] for r in res["steps"]] == [1, 1, 1, 1]
+
+
+def test_ctrl_c_keeps_finished_runs_and_cleans_the_half_run(tmp_path, monkeypatch):
+    """An exception (as Ctrl-C raises) in the middle of the second run."""
+    import lecun1989.train as train
+    real, calls = train.run, []
+
+    def run(cfg, **kw):
+        calls.append(cfg.seed)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(cfg, **kw)
+
+    monkeypatch.setattr(train, "run", run)
+    with pytest.raises(KeyboardInterrupt):
+        ladder.run_ladder("anchor", steps=["a0"], seeds=(1337, 1338, 1339), out=tmp_path, engine=ENGINE,
+                          workers=1, override=TINY)
+    assert len(_mtimes(tmp_path)) == 1 and not list((tmp_path / "runs").glob(".tmp-*"))
+    monkeypatch.setattr(train, "run", real)
+    res = ladder.run_ladder("anchor", steps=["a0"], seeds=(1337, 1338, 1339), out=tmp_path, engine=ENGINE,
+                            workers=1, override=TINY)
+    assert res["runs_reused"] == 1 and res["runs_trained"] == 2 and res["steps"][0]["n"] == 3
+
+
+def test_a_diverged_run_is_recorded_and_the_others_go_on(tmp_path):
+    ok = Config(train_size=100, passes=2)
+    bad = Config(train_size=100, passes=2, activation="relu", head="linear", lr=50.0)  # NaN in pass 1
+    steps = [Preset("ok", "custom", "fine", "", ok, (1, 2), {}),
+             Preset("bad", "custom", "lr 50", "", bad, (2,), {}, base="ok")]
+    lines: list[str] = []
+    res = ladder.run_steps(steps, (1, 2), tmp_path, engine=ENGINE, workers=1, on_line=lines.append)
+    ok1, ok2, bad_row = res["steps"]
+    assert [r["step"] for r in res["steps"]] == ["ok@1", "ok@2", "bad"]
+    assert ok2["n"] == 2 and bad_row["n"] == 0 and bad_row["diverged"] == 2 and bad_row["diverged_at"] == [1, 1]
+    assert {r["status"] for r in bad_row["runs"]} == {"diverged"}
+    assert sum("diverged at pass 1" in line for line in lines) == 2
+    status = json.loads((tmp_path / bad_row["runs"][0]["dir"] / "status.json").read_text())
+    assert status == {**status, "status": "diverged", "diverged_at": 1}
+    assert "2 diverged at pass 1,1" in (tmp_path / "results.md").read_text()
+    # the intermediate pass is read from metrics.jsonl, and compared with nothing but its step
+    rec = [json.loads(x) for x in (tmp_path / ok1["runs"][0]["dir"] / "metrics.jsonl").read_text().splitlines()]
+    assert ok1["runs"][0]["test_misses"] == [r for r in rec if r["pass"] == 1 and r["split"] == "test"][0]["misses"]
+    assert ok1["base"] is None and ok2["base"] == "ok@1" and bad_row["base"] == "ok@2"
+
+
+def test_a_failing_run_does_not_stop_the_others(tmp_path, monkeypatch):
+    import lecun1989.train as train
+    real = train.run
+
+    def run(cfg, **kw):
+        if cfg.seed == 2:
+            raise RuntimeError("disk on fire")
+        return real(cfg, **kw)
+
+    monkeypatch.setattr(train, "run", run)
+    res = ladder.run_ladder("anchor", steps=["a0"], seeds=(1, 2, 3), out=tmp_path, engine=ENGINE,
+                            workers=1, override=TINY)
+    assert res["steps"][0]["n"] == 2 and res["steps"][0]["missing"] == 1
+    assert "disk on fire" in res["runs_failed"][0]["error"]
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+def test_cli_ladder_then_reuse(tmp_path, capsys):
+    argv = ["ladder", "anchor", "--steps", "a0", "--seeds", "2", "--out", str(tmp_path), "--jobs", "1",
+            "--engine", ENGINE, "--override", "train_size=100", "--override", "passes=1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "[1/2] a0" in out and "| a0 |" in out and "9,760 parameters" in out
+    assert main(argv) == 0
+    assert "2 already done" in capsys.readouterr().out
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["steps"][0]["n"] == 2 and res["runs_trained"] == 0
+
+
+@pytest.mark.parametrize("argv", [
+    ["ladder", "nope"], ["ladder", "anchor", "--steps", "l1"], ["ladder", "anchor", "--seeds", "0"],
+    ["ladder", "anchor", "--seeds", "1,1"], ["ladder", "anchor", "--jobs", "0"],
+    ["ladder", "anchor", "--override", "lr=x"], ["ladder", "anchor", "--override", "colour=3"],
+    ["repro", "--seeds", "two"], ["train", "--seeds", "-1"], ["train", "--jobs", "x"],
+])
+def test_cli_bad_values_exit_2_with_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("lecun1989") and "error:" in err[-1]
+
+
+def test_cli_train_over_seeds(tmp_path, capsys):
+    argv = ["train", "--train-size", "100", "--passes", "1", "--seeds", "5,6", "--jobs", "1",
+            "--engine", ENGINE, "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "seed 5" in out and "seed 6" in out and "| train |" in out
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert [r["seed"] for r in res["steps"][0]["runs"]] == [5, 6]

@@ -23,7 +23,7 @@ def test_help_states_defaults(capsys, cmd):
     assert code == 0
     assert "(default: 23)" in out and "(default: 1337)" in out and "(default: mnist1989)" in out
     if cmd == "train":
-        for text in ("(default: 0.03)", "(default: tanh)", "(default: sgd)", "(default: constant)", "(default: 0.0)"):
+        for text in ("sgd 0.03", "(default: tanh)", "(default: sgd)", "(default: constant)", "(default: 0.0)"):
             assert text in out
 
 

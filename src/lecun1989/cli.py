@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import sys
 
 from . import __version__
-from .config import ACTIVATIONS, DATASETS, ENGINES, HEADS, OPTIMIZERS, SCHEDULES, Config, ConfigError
+from .config import DEFAULT_LR, ACTIVATIONS, DATASETS, ENGINES, HEADS, OPTIMIZERS, SCHEDULES, Config, ConfigError
 
 DEFAULTS = Config()
 
@@ -125,7 +124,15 @@ def _add_run_options(p: argparse.ArgumentParser, *, full: bool) -> None:
     p.add_argument("--head", choices=HEADS, default=d.head,
                    help="tanh: MSE on +-1 targets; linear: softmax cross-entropy (default: %(default)s)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default: %(default)s)")
-    p.add_argument("--lr", type=_positive_float, default=d.lr, help="learning rate (default: %(default)s)")
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="learning rate (sdlm: its eps); default by optimizer: "
+                        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()))
+    p.add_argument("--sdlm-mu", type=_positive_float, default=d.sdlm_mu,
+                   help="sdlm: mu in eps / (mu + h) (default: %(default)s)")
+    p.add_argument("--sdlm-sample", type=_positive_int, default=d.sdlm_sample,
+                   help="sdlm: digits for the Hessian-diagonal estimate before each pass (default: %(default)s)")
+    p.add_argument("--sdlm-running", type=_probability, default=d.sdlm_running,
+                   help="sdlm: > 0 also updates the estimate after every digit, h <- (1-g) h + g h_digit (default: %(default)s)")
     p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
                    help="constant, or linear from lr down to lr/3 over the passes (default: %(default)s)")
     p.add_argument("--dropout", type=_probability, default=d.dropout,
@@ -209,8 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     fields = ("data", "train_size", "activation", "head", "dropout", "optimizer", "lr",
-              "schedule", "shift", "passes", "seed")
-    return Config(**{f: getattr(args, f) for f in fields if hasattr(args, f)})
+              "schedule", "shift", "passes", "seed", "sdlm_mu", "sdlm_sample", "sdlm_running")
+    values = {f: getattr(args, f) for f in fields if hasattr(args, f)}
+    if values.get("lr", 0) is None:
+        values["lr"] = DEFAULT_LR[values.get("optimizer", DEFAULTS.optimizer)]
+    return Config(**values)
 
 
 def main(argv: list[str] | None = None) -> int:

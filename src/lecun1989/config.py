@@ -131,15 +131,16 @@ def lr_at(cfg: Config, pass_index: int) -> float:
 # =============================================================================================
 # Each step is a small override of the step it builds on (`base`), with a one-line reason. The
 # published figures are those of REFERENCE.md: the anchor's table for a*, the learner's for l*,
-# the anchor's rows 5 and 6 for d*. A step's seed is the anchor's 1337; a ladder replaces it.
+# the anchor's rows 5 and 6 for d*, the 1989 paper's own (on its USPS digits) for every p*.
+# A step's seed is the anchor's 1337; a ladder replaces it.
 
-LADDER_NAMES = ("anchor", "learner", "data")
+LADDER_NAMES = ("anchor", "learner", "data", "paper")
 
 
 @dataclass(frozen=True)
 class Preset:
     name: str                        # "a0"
-    ladder: str                      # "anchor" | "learner" | "data" (or "custom": an ad-hoc step)
+    ladder: str                      # one of LADDER_NAMES (or "custom": an ad-hoc step)
     change: str                      # one line: what changes vs the previous step
     why: str                         # one line: why
     config: Config                   # the full run config (seed 1337; the ladder replaces the seed)
@@ -174,6 +175,13 @@ def _fig(train: str, test: str, misses: int) -> dict:
     return {"train": train, "test": test, "test_misses": misses}
 
 
+# The 1989 paper's results after 23 passes (REFERENCE.md, "The paper"): errors and misses, the
+# MSE (mean over the 10 outputs, as metrics.py's `loss` of the tanh head) and the share of test
+# digits rejected for 1% error on the rest. The same figures stand beside every p* step.
+PAPER_1989 = {"source": "paper", "train": "0.14% (10)", "test": "5.00% (102)", "test_misses": 102,
+              "train_misses": 10, "train_mse": 2.5e-3, "test_mse": 1.8e-2, "reject_1pct": 0.121}
+
+
 def _presets() -> dict[str, Preset]:
     base = Config()                                              # the anchor's 1989 run
     modern_opt = dict(optimizer="adamw", lr=3e-4)                # AdamW at the anchor's modern lr
@@ -194,7 +202,13 @@ def _presets() -> dict[str, Preset]:
     mnist50k = dict(data="mnist", train_size=50_000)           # a seeded 50,000 of MNIST's 60,000
     d5 = a4.with_overrides(**mnist50k)
     d6 = a0.with_overrides(**mnist50k, passes=100)
-    A, L, D = "anchor", "learner", "data"
+    # the paper's ingredients: its data (USPS), its units and its diagonal Newton optimizer
+    paper_opt = dict(activation="scaled-tanh", optimizer="sdlm", lr=DEFAULT_LR["sdlm"], sdlm_mu=0.02)
+    p0 = a0
+    p1 = p0.with_overrides(data="usps")
+    p2 = p1.with_overrides(**paper_opt)
+    p3 = p0.with_overrides(**paper_opt)
+    A, L, D, P = "anchor", "learner", "data", "paper"
     star = {"note": "misses as published; train figure on a different split size"}
     steps = [
         Preset("a0", A, "1989 baseline: tanh, tanh head + MSE, SGD lr 0.03",
@@ -246,6 +260,18 @@ def _presets() -> dict[str, Preset]:
         Preset("d6", D, "a0 on the same 50,000 digits, 100 passes",
                "how much does more data give the 1989 recipe?", d6, (100,),
                _pub(A, "2.03% (60)", "2.74% (54)", 54, **star), base="a0"),
+        Preset("p0", P, "the anchor's 1989 run on mnist1989 (= a0)",
+               "the starting point: the paper's net, MSE on +-1, plain SGD, on simulated digits", p0, (23,),
+               dict(PAPER_1989)),
+        Preset("p1", P, "p0 on usps (the ESL zip-code digits: 7291 / 2007)",
+               "the paper's own split of the real zip-code digits instead of downsampled MNIST", p1, (23,),
+               dict(PAPER_1989), base="p0"),
+        Preset("p2", P, "p1 + scaled tanh + sdlm (eps 3e-4, mu 0.02)",
+               "the paper's units and its diagonal-Hessian Newton method", p2, (23,),
+               dict(PAPER_1989), base="p1"),
+        Preset("p3", P, "p0 + scaled tanh + sdlm (p2 on mnist1989)",
+               "the paper's method on the simulated digits: data and method effects apart", p3, (23,),
+               dict(PAPER_1989), base="p0"),
     ]
     return {p.name: p for p in steps}
 

@@ -390,7 +390,7 @@ def run_many(jobs: list[RunJob], *, workers: int | None = None, executor: Execut
 # =============================================================================================
 
 def ladder_steps(name: str, steps: Iterable[str] | None = None) -> list[Preset]:
-    """The presets of ladder `name` (anchor | learner | data | all), optionally only `steps`
+    """The presets of ladder `name` (one of LADDERS, or all), optionally only `steps`
     (in the ladder's order). ConfigError for unknown names."""
     if name == "all":
         names = [s for ladder in LADDERS.values() for s in ladder]
@@ -427,8 +427,24 @@ def _fmt_pct(m: float | None, sd: float | None) -> str:
     return f"{100 * m:.2f}%" if sd is None else f"{100 * m:.2f} ± {100 * sd:.2f}%"
 
 
+def _fmt_sci(m: float | None, sd: float | None) -> str:
+    if m is None:
+        return "-"
+    return f"{m:.2e}" if sd is None else f"{m:.2e} ± {sd:.1e}"
+
+
+def _mean_sd_of(values: list) -> tuple[float | None, float | None]:
+    """mean_sd over the values that are there (runs made before a metric existed lack it)."""
+    return mean_sd([v for v in values if v is not None])
+
+
 def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: str = "fast") -> list[dict]:
-    """One row per step and reported pass, from the run folders (reads metrics.jsonl)."""
+    """One row per step and reported pass, from the run folders (reads metrics.jsonl).
+
+    Besides errors and misses, a row has the loss of each split (`*_loss_*`; with the tanh head
+    that is the MSE, mean over the 10 outputs of (target - output)^2 with +-1 targets, also given
+    as `*_mse_*`, which are None for the linear head's cross-entropy) and the share of test digits
+    rejected for 1% error on the rest (`test_reject_1pct_*`, metrics.rejection_at)."""
     rows: list[dict] = []
     misses_by_label: dict[str, list[float]] = {}
     last_label: dict[str, str] = {}
@@ -437,13 +453,15 @@ def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: st
         for rp in p.report_passes:
             label = row_label(p, rp)
             runs, tr, te, miss, diverged = [], [], [], [], []
+            trl, tel, rej = [], [], []
             train_n = test_n = None
             for seed in seeds:
                 cfg = p.config.with_overrides(seed=seed)
                 rid = run_id(cfg, engine)
                 d = out / "runs" / rid
                 entry = {"seed": seed, "dir": os.path.relpath(d, out), "status": "missing",
-                         "train_error": None, "test_error": None, "test_misses": None}
+                         "train_error": None, "test_error": None, "test_misses": None,
+                         "train_loss": None, "test_loss": None, "test_reject_1pct": None}
                 if is_finished(d):
                     status, records = read_run(d)
                     at = status.get("diverged_at")
@@ -453,7 +471,12 @@ def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: st
                     else:
                         rec = {r["split"]: r for r in records if r["pass"] == rp}
                         entry.update(status="done", train_error=rec["train"]["error"],
-                                     test_error=rec["test"]["error"], test_misses=rec["test"]["misses"])
+                                     test_error=rec["test"]["error"], test_misses=rec["test"]["misses"],
+                                     train_loss=rec["train"]["loss"], test_loss=rec["test"]["loss"],
+                                     test_reject_1pct=rec["test"].get("reject_1pct"))
+                        trl.append(rec["train"]["loss"])
+                        tel.append(rec["test"]["loss"])
+                        rej.append(rec["test"].get("reject_1pct"))
                         tr.append(rec["train"]["error"])
                         te.append(rec["test"]["error"])
                         miss.append(rec["test"]["misses"])
@@ -462,6 +485,10 @@ def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: st
             trm, trs = mean_sd(tr)
             tem, tes = mean_sd(te)
             mm, _ = mean_sd(miss)
+            trlm, trls = mean_sd(trl)
+            telm, tels = mean_sd(tel)
+            rejm, rejs = _mean_sd_of(rej)
+            mse = p.config.head == "tanh"
             delta = welch_interval(misses_by_label[prev_label], miss) if prev_label in misses_by_label else None
             rows.append({
                 "step": label, "preset": p.name, "change": p.change, "why": p.why,
@@ -471,6 +498,13 @@ def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: st
                 "test_error_mean": tem, "test_error_sd": tes,
                 "test_misses_mean": mm, "test_misses_min": min(miss) if miss else None,
                 "test_misses_max": max(miss) if miss else None,
+                "loss": "mse" if mse else "cross-entropy",
+                "train_loss_mean": trlm, "train_loss_sd": trls,
+                "test_loss_mean": telm, "test_loss_sd": tels,
+                "train_mse_mean": trlm if mse else None, "train_mse_sd": trls if mse else None,
+                "test_mse_mean": telm if mse else None, "test_mse_sd": tels if mse else None,
+                "test_reject_1pct_mean": rejm, "test_reject_1pct_sd": rejs,
+                "test_reject_1pct_n": sum(v is not None for v in rej),
                 "published": p.published_at(rp),
                 "base": prev_label,
                 "delta_misses": delta[0] if delta else None,
@@ -493,10 +527,27 @@ def _overrides(cfg: Config) -> str:
     return " ".join(diff) or "(the defaults)"
 
 
+def _published_extra(rows: list[dict]) -> tuple[bool, bool]:
+    """Whether any row has published MSEs / a published rejection (then those columns appear)."""
+    pubs = [r["published"] for r in rows if r["published"]]
+    return (any("train_mse" in p or "test_mse" in p for p in pubs), any("reject_1pct" in p for p in pubs))
+
+
+def _pub_num(p: dict, key: str, fmt: str) -> str:
+    return format(p[key], fmt) if p and p.get(key) is not None else "-"
+
+
 def table_lines(rows: list[dict]) -> list[str]:
-    """The markdown table of a ladder."""
+    """The markdown table of a ladder. Every figure of ours is mean ± sd over seeds; published
+    figures stand in the column after ours (published MSE and rejection columns appear only
+    when some step has such figures: the paper ladder)."""
+    pub_mse, pub_rej = _published_extra(rows)
     head = ["step", "change", "passes", "n", "train error", "test error", "test misses [min-max]",
-            "published train / test", "Δ test misses vs base [95% CI]", "> noise"]
+            "published train / test", "train MSE", "test MSE"]
+    head += ["published MSE train / test"] if pub_mse else []
+    head += ["test rejected for 1% error"]
+    head += ["published rejection"] if pub_rej else []
+    head += ["Δ test misses vs base [95% CI]", "> noise"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
         n = str(r["n"])
@@ -515,10 +566,23 @@ def table_lines(rows: list[dict]) -> list[str]:
             delta = f"{r['delta_misses']:+.1f} [{lo:+.1f}, {hi:+.1f}] vs {r['base']}"
             noise = "yes" if r["larger_than_noise"] else "no"
         passes = str(r["passes"]) if r["report_pass"] == r["passes"] else f"{r['report_pass']} of {r['passes']}"
-        lines.append("| " + " | ".join([
-            r["step"], r["change"], passes, n,
-            _fmt_pct(r["train_error_mean"], r["train_error_sd"]),
-            _fmt_pct(r["test_error_mean"], r["test_error_sd"]), misses, pub_s, delta, noise]) + " |")
+        cells = [r["step"], r["change"], passes, n,
+                 _fmt_pct(r["train_error_mean"], r["train_error_sd"]),
+                 _fmt_pct(r["test_error_mean"], r["test_error_sd"]), misses, pub_s,
+                 _fmt_sci(r.get("train_mse_mean"), r.get("train_mse_sd")),
+                 _fmt_sci(r.get("test_mse_mean"), r.get("test_mse_sd"))]
+        if pub_mse:
+            cells.append(f"{_pub_num(pub, 'train_mse', '.1e')} / {_pub_num(pub, 'test_mse', '.1e')}"
+                         if pub and ("train_mse" in pub or "test_mse" in pub) else "-")
+        rej = _fmt_pct(r.get("test_reject_1pct_mean"), r.get("test_reject_1pct_sd"))
+        k = r.get("test_reject_1pct_n")
+        if k is not None and r["test_reject_1pct_mean"] is not None and k < r["n"]:
+            rej += f" (n = {k})"
+        cells.append(rej)
+        if pub_rej:
+            cells.append(f"{100 * pub['reject_1pct']:.1f}%" if pub and pub.get("reject_1pct") is not None else "-")
+        cells += [delta, noise]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -533,7 +597,15 @@ def notes_lines(rows: list[dict], seeds: tuple[int, ...]) -> list[str]:
         "over seeds; digits (train/test): " + ", ".join(f"{a}/{b}" for a, b in digits) + ".",
         "Δ: change of mean test misses from the step this one builds on (base), with a Welch t 95% "
         "interval over seeds (unpaired); '> noise' = the interval excludes zero.",
+        "MSE: mean over the 10 outputs of (target - output)^2 with ±1 targets, over the split (the tanh "
+        "head's loss; '-' for the linear head, whose cross-entropy is in results.json as *_loss_*). "
+        "Rejected for 1% error: the smallest share of test digits rejected, lowest margin between "
+        "the two most active outputs first, so that the error on the rest is at most 1% (the 1989 "
+        "paper's measure).",
     ]
+    if any(r["published"].get("source") == "paper" for r in rows):
+        lines.append("Published for p*: the 1989 paper's own figures after 23 passes, on its zip-code "
+                     "digits (7291 train / 2007 test): the same figures beside every step.")
     if any(r["published"].get("note") for r in rows):
         lines.append("(*) published misses as given; the published train figure is on a different split size.")
     return lines
@@ -562,7 +634,10 @@ def results_markdown(res: dict) -> str:
 CSV_FIELDS = ("step", "change", "passes", "report_pass", "n", "diverged", "missing", "train_digits",
               "test_digits", "train_error_mean", "train_error_sd", "test_error_mean", "test_error_sd",
               "test_misses_mean", "test_misses_min", "test_misses_max", "published_train",
-              "published_test", "published_test_misses", "base", "delta_misses", "delta_ci95_low",
+              "published_test", "published_test_misses", "loss", "train_loss_mean", "train_loss_sd",
+              "test_loss_mean", "test_loss_sd", "train_mse_mean", "train_mse_sd", "test_mse_mean",
+              "test_mse_sd", "published_train_mse", "published_test_mse", "test_reject_1pct_mean",
+              "test_reject_1pct_sd", "published_reject_1pct", "base", "delta_misses", "delta_ci95_low",
               "delta_ci95_high", "larger_than_noise", "config_hash")
 
 
@@ -576,6 +651,8 @@ def results_csv(res: dict) -> str:
         w.writerow({**{k: r.get(k) for k in CSV_FIELDS if k in r},
                     "published_train": pub.get("train"), "published_test": pub.get("test"),
                     "published_test_misses": pub.get("test_misses"),
+                    "published_train_mse": pub.get("train_mse"), "published_test_mse": pub.get("test_mse"),
+                    "published_reject_1pct": pub.get("reject_1pct"),
                     "delta_ci95_low": ci[0], "delta_ci95_high": ci[1]})
     return buf.getvalue()
 
@@ -637,6 +714,10 @@ def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLik
                         for o in outcomes if o["status"] == "failed"],
         "run_seconds_total": round(sum(o.get("seconds") or 0.0 for o in outcomes), 3),
         "units": {"error": "fraction of the split's digits", "misses": "test digits misclassified",
+                  "loss": "per split: MSE (tanh head: mean over the 10 outputs, targets +-1) or "
+                          "cross-entropy (linear head)",
+                  "reject_1pct": "fraction of test digits rejected (lowest top-2 margin first) for "
+                                 "1% error on the rest",
                   "n": "seeds counted", "delta": "Welch t 95% interval, unpaired"},
         "steps": rows,
     }
@@ -648,7 +729,7 @@ def run_ladder(name: str, *, steps: Iterable[str] | None = None, seeds: tuple[in
                out: str | os.PathLike, engine: str = "fast", workers: int | None = None,
                data_root: str | None = None, override: dict | None = None,
                executor: Executor | None = None, on_line: Callable[[str], None] | None = None) -> dict:
-    """Run ladder `name` (anchor | learner | data | all) over `seeds` into `out`; see run_steps.
+    """Run ladder `name` (one of LADDERS, or all) over `seeds` into `out`; see run_steps.
     `override` replaces config fields in every step (for tests and quick looks)."""
     presets = [apply_override(p, override) for p in ladder_steps(name, steps)]
     return run_steps(presets, tuple(seeds), out, ladder=name, engine=engine, workers=workers,

@@ -28,7 +28,8 @@ ENGINE = "torch"        # tiny runs: no compile time; the fast engine has its ow
 def test_ladders_list_the_issue_steps_in_order():
     assert LADDERS == {"anchor": ("a0", "a1", "a2", "a3", "a4"),
                        "learner": ("l0", "l1", "l2", "l3", "l4", "l5", "l5b", "l6a", "l6b"),
-                       "data": ("d5", "d6")}
+                       "data": ("d5", "d6"),
+                       "paper": ("p0", "p1", "p2", "p3")}
     with pytest.raises(ConfigError, match="unknown preset"):
         preset("a9")
 
@@ -57,6 +58,24 @@ def test_presets_are_the_published_steps():
     assert PRESETS["a0"].published_at(23)["test_misses"] == 82
     assert PRESETS["l6b"].published_at(71)["test"] == "1.59% (32)"
     assert PRESETS["l6b"].published_at(80) == {} and PRESETS["l6a"].published_at(57)["test_misses"] == 79
+
+
+def test_paper_ladder_steps_and_published_figures():
+    from lecun1989.config import DEFAULT_LR, LADDER_NAMES
+    assert "paper" in LADDER_NAMES and [p.name for p in ladder.ladder_steps("paper")] == ["p0", "p1", "p2", "p3"]
+    assert {"p0", "p3"} <= {p.name for p in ladder.ladder_steps("all")}
+    c = {k: PRESETS[k].config for k in LADDERS["paper"]}
+    assert c["p0"] == PRESETS["a0"].config == Config()
+    assert c["p1"] == Config(data="usps")
+    paper = dict(activation="scaled-tanh", optimizer="sdlm", lr=DEFAULT_LR["sdlm"], sdlm_mu=0.02)
+    assert c["p2"] == c["p1"].with_overrides(**paper) and c["p2"].lr == 3e-4
+    assert c["p3"] == c["p0"].with_overrides(**paper)
+    assert all(x.passes == 23 for x in c.values())
+    assert [PRESETS[k].base for k in LADDERS["paper"]] == ["", "p0", "p1", "p0"]
+    for k in LADDERS["paper"]:
+        pub = PRESETS[k].published_at(23)
+        assert (pub["train"], pub["test"], pub["test_misses"]) == ("0.14% (10)", "5.00% (102)", 102)
+        assert (pub["train_mse"], pub["test_mse"], pub["reject_1pct"]) == (2.5e-3, 1.8e-2, 0.121)
 
 
 def test_override_keeps_report_passes_within_the_run():
@@ -136,6 +155,52 @@ def test_results_files_carry_mean_sd_n_and_provenance(two_workers):
     assert "| a1 |" in md and res["provenance"]["machine"] in md
     csv = (two_workers / "results.csv").read_text().splitlines()
     assert len(csv) == 3 and csv[0].startswith("step,change,passes")
+
+
+def test_tables_carry_mse_and_rejection_mean_sd(two_workers):
+    res = json.loads((two_workers / "results.json").read_text())
+    a0, a1 = res["steps"]
+    assert a0["loss"] == "mse" and a1["loss"] == "cross-entropy"
+    recs = {}
+    for r in a0["runs"]:
+        lines = (two_workers / r["dir"] / "metrics.jsonl").read_text().splitlines()
+        recs[r["seed"]] = {x["split"]: x for x in map(json.loads, lines) if x["pass"] == TINY["passes"]}
+    rej = [recs[s]["test"]["reject_1pct"] for s in (1337, 1338)]
+    mse = [recs[s]["test"]["loss"] for s in (1337, 1338)]
+    assert a0["test_reject_1pct_mean"] == pytest.approx(sum(rej) / 2)
+    assert a0["test_reject_1pct_sd"] == pytest.approx(abs(rej[0] - rej[1]) / math.sqrt(2))
+    assert a0["test_mse_mean"] == pytest.approx(sum(mse) / 2) == a0["test_loss_mean"]
+    assert a0["train_mse_mean"] == pytest.approx(sum(recs[s]["train"]["loss"] for s in (1337, 1338)) / 2)
+    assert a1["test_mse_mean"] is None and a1["test_loss_mean"] > 0 and a1["test_reject_1pct_mean"] is not None
+    md = (two_workers / "results.md").read_text()
+    header = [line for line in md.splitlines() if line.startswith("| step | change")][0]
+    assert "train MSE" in header and "test MSE" in header and "rejected for 1% error" in header
+    assert "published rejection" not in header          # no step of this ladder has one
+    row = [line for line in md.splitlines() if line.startswith("| a0 |")][0]
+    assert f"{a0['test_mse_mean']:.2e} ± " in row and f"{100 * a0['test_reject_1pct_mean']:.2f} ± " in row
+    csv = (two_workers / "results.csv").read_text().splitlines()[0].split(",")
+    assert {"train_mse_mean", "test_mse_sd", "test_reject_1pct_mean", "published_reject_1pct"} <= set(csv)
+
+
+def test_paper_table_puts_the_papers_figures_beside_mse_and_rejection(tmp_path):
+    steps = [ladder.apply_override(PRESETS[k], TINY) for k in ("p0", "p3")]
+    res = ladder.run_steps(steps, (1337,), tmp_path, ladder="paper", engine=ENGINE, workers=1)
+    p0, p3 = res["steps"]
+    assert p3["base"] == "p0" and p0["published"]["reject_1pct"] == 0.121
+    assert p0["test_reject_1pct_mean"] is not None and p0["test_reject_1pct_sd"] is None   # one seed
+    lines = (tmp_path / "results.md").read_text().splitlines()
+    header = [c.strip() for c in [x for x in lines if x.startswith("| step |")][0].strip("|").split("|")]
+    row = [c.strip() for c in [x for x in lines if x.startswith("| p3 |")][0].strip("|").split("|")]
+    cell = dict(zip(header, row))
+    assert cell["published train / test"] == "0.14% (10) / 5.00% (102)"
+    assert cell["published MSE train / test"] == "2.5e-03 / 1.8e-02"
+    assert cell["published rejection"] == "12.1%"
+    assert cell["test MSE"] == f"{p3['test_mse_mean']:.2e}"
+    assert cell["test rejected for 1% error"] == f"{100 * p3['test_reject_1pct_mean']:.2f}%"
+    assert header.index("published rejection") == header.index("test rejected for 1% error") + 1
+    assert "1989 paper's own figures" in "\n".join(lines)
+    csv = (tmp_path / "results.csv").read_text().splitlines()
+    assert csv[1].count(",0.121,") == 1 and ",0.0025,0.018," in csv[1]
 
 
 def test_one_worker_gives_the_same_runs_as_two(two_workers, tmp_path):

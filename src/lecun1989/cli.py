@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     names = ", ".join(f"{k} ({', '.join(v)})" for k, v in LADDERS.items())
     p = sub.add_parser("ladder", help="a modernisation ladder: every step x seed, mean ± sd beside the published figures",
                        description=f"Train every step of a published modernisation ladder over several seeds "
-                                   f"(steps: {names}; all = the three), then print and write the table. "
+                                   f"(steps: {names}; all = every ladder), then print and write the table. "
                                    "Finished runs are kept and reused: re-running trains only what is missing.")
     p.add_argument("name", choices=(*LADDERS, "all"), help="the ladder")
     p.add_argument("--steps", metavar="S1,S2", default=None,

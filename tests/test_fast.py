@@ -186,3 +186,22 @@ def test_full_pass_matches_reference_on_real_data():
     for split in ("train", "test"):
         e_ref, e_fast = ref.final(split)["error"], fst.final(split)["error"]
         assert abs(e_ref - e_fast) <= 0.001, f"{split}: torch {e_ref:.4f} vs fast {e_fast:.4f}"
+
+
+def test_a_fresh_install_repeats_the_numbers_of_a_cached_one(tmp_path):
+    """numba's freshly compiled code and its cached code do not round alike; the engine always
+    runs the cached code (fast.ensure_compiled), so the first run on a new machine or install
+    gives the same numbers as every later one."""
+    import os
+    import subprocess
+    import sys
+    code = ("import hashlib, torch; from lecun1989.config import Config; from lecun1989 import train as T;"
+            "from lecun1989.data import load_dataset; d = load_dataset('mnist1989');"
+            "r = T.run(Config(passes=1, train_size=300), engine='fast', data=d, progress=False);"
+            "print(hashlib.sha256(b''.join(r.state[k].numpy().tobytes() for k in sorted(r.state))).hexdigest())")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    env.pop("LECUN1989_FAST_COMPILING", None)
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr[-2000:] + second.stderr[-2000:]
+    assert first.stdout.split()[-1] == second.stdout.split()[-1]

@@ -30,6 +30,7 @@ the tests and the measured speed.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Callable
@@ -39,6 +40,8 @@ import torch
 from numba import njit
 
 from .config import Config
+
+log = logging.getLogger(__name__)
 from .model import (BACKGROUND, H1_MAPS, H1_SIDE, H2_BLOCKS, H2_FAN_MAPS, H2_MAPS, H2_SIDE,
                     H2_UNITS, H3_UNITS, IMAGE, KERNEL, OUTPUTS, PAD, PARAM_SHAPES,
                     SCALED_TANH_A, SCALED_TANH_S, STRIDE, Net1989)
@@ -719,6 +722,7 @@ class FastEngine:
     name = "fast"
 
     def __init__(self, cfg: Config, model: Net1989, *, dtype=np.float32, exact_tanh: bool = False) -> None:
+        ensure_compiled()
         self.cfg = cfg
         self.dtype = np.dtype(dtype)
         self.exact = bool(exact_tanh)
@@ -879,6 +883,43 @@ def _buffers(dt) -> _Buffers:
 
 
 _COMPILE_SECONDS: float | None = None
+
+
+# -- one machine code per machine --------------------------------------------------------------
+# Measured here (numba 0.68): code compiled in the running process and the same code loaded from
+# numba's on-disk cache do not round alike (the first float32 digits of pass 1 differ), so a run
+# in a fresh install would not repeat the numbers of later runs. Every process therefore runs the
+# cached code: when the cache is missing or older than this file, a child process compiles and
+# writes it first, then this process loads it.
+_CHILD_ENV = "LECUN1989_FAST_COMPILING"
+_ENSURED = False
+
+
+def _cache_is_current() -> bool | None:
+    """True/False: whether numba's cache index of `_kernel` is newer than this file; None: unknown
+    (numba internals changed, or no cache can be written)."""
+    import os
+    try:
+        index = _kernel._cache._cache_file._index_path
+    except AttributeError:
+        return None
+    return os.path.exists(index) and os.path.getmtime(index) >= os.path.getmtime(__file__)
+
+
+def ensure_compiled() -> None:
+    """Make sure this process will load the kernels from the on-disk cache (see above)."""
+    global _ENSURED
+    import os
+    import subprocess
+    import sys
+    if _ENSURED or os.environ.get(_CHILD_ENV):
+        return
+    _ENSURED = True
+    if _cache_is_current() is False:
+        log.info("compiling the fast engine (first use; cached afterwards)")
+        env = {**os.environ, _CHILD_ENV: "1"}
+        subprocess.run([sys.executable, "-c", "from lecun1989.fast import warm_up; warm_up()"],
+                       env=env, check=False, stdout=subprocess.DEVNULL)
 
 
 def warm_up() -> float:

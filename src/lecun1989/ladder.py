@@ -702,6 +702,9 @@ def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLik
     w = max(1, workers or os.cpu_count() or 1)
     say(f"{len(jobs)} runs ({len(steps)} steps x {len(seeds)} seeds): {n_done} already done in {out}, "
         f"{len(jobs) - n_done} to train on {min(w, max(1, len(jobs) - n_done))} process(es), engine {engine}")
+    if engine == "fast" and len(jobs) > n_done:
+        from .fast import ensure_compiled
+        ensure_compiled()       # compile once, before the workers start (they load the cache)
     outcomes = run_many(jobs, workers=workers, executor=executor,
                         on_done=lambda o, k, total: say(progress_line(o, k, total, step_of[o["dir"]])))
     rows = summarise(steps, seeds, out, engine)

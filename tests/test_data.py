@@ -22,7 +22,7 @@ from lecun1989.data import DataError
 
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-USPS_TRAIN_COUNTS = [1194, 1005, 731, 658, 652, 556, 664, 645, 542, 644]  # REFERENCE.md
+USPS_TRAIN_COUNTS = [1194, 1005, 731, 658, 652, 556, 664, 645, 542, 644]  # docs/reference.md
 USPS_TEST_COUNTS = [359, 264, 198, 166, 200, 160, 170, 147, 166, 177]
 
 
@@ -49,7 +49,7 @@ def mnist_raw(shared_data):
 
 
 def _anchor_image(img: np.ndarray) -> torch.Tensor:
-    """The anchor script's conversion of one 28x28 uint8 image (REFERENCE.md)."""
+    """The anchor script's conversion of one 28x28 uint8 image (docs/reference.md)."""
     xi = torch.from_numpy(np.array(img, dtype=np.float32)) / 127.5 - 1.0
     return F.interpolate(xi[None, None], (16, 16), mode="bilinear")[0]
 

@@ -1,6 +1,6 @@
 """The configuration of one training run: a frozen, typed dataclass.
 
-Defaults are the anchor reproduction's (REFERENCE.md, "The anchor reproduction"): the 1989 net
+Defaults are the anchor reproduction's (docs/reference.md, "The anchor reproduction"): the 1989 net
 with tanh units, a tanh head trained with MSE on +-1 targets, plain SGD at lr 0.03, batch of one,
 constant order, 23 passes, seed 1337, on the simulated 1989 data (train-first order).
 
@@ -127,10 +127,10 @@ def lr_at(cfg: Config, pass_index: int) -> float:
 
 
 # =============================================================================================
-# Presets: the published modernisation ladders (REFERENCE.md), one named step each
+# Presets: the published modernisation ladders (docs/reference.md), one named step each
 # =============================================================================================
 # Each step is a small override of the step it builds on (`base`), with a one-line reason. The
-# published figures are those of REFERENCE.md: the anchor's table for a*, the learner's for l*,
+# published figures are those of docs/reference.md: the anchor's table for a*, the learner's for l*,
 # the anchor's rows 5 and 6 for d*, the 1989 paper's own (on its USPS digits) for every p*.
 # A step's seed is the anchor's 1337; a ladder replaces it.
 
@@ -175,7 +175,7 @@ def _fig(train: str, test: str, misses: int) -> dict:
     return {"train": train, "test": test, "test_misses": misses}
 
 
-# The 1989 paper's results after 23 passes (REFERENCE.md, "The paper"): errors and misses, the
+# The 1989 paper's results after 23 passes (docs/reference.md, "The paper"): errors and misses, the
 # MSE (mean over the 10 outputs, as metrics.py's `loss` of the tanh head) and the share of test
 # digits rejected for 1% error on the rest. The same figures stand beside every p* step.
 PAPER_1989 = {"source": "paper", "train": "0.14% (10)", "test": "5.00% (102)", "test_misses": 102,

@@ -7,7 +7,7 @@ scaled to [-1, 1], 7291 training and 2007 test digits.
 
 Data sets (`DATASET_NAMES`):
 
-- ``mnist1989`` (default): the anchor reproduction's simulated 1989 set (REFERENCE.md, "The
+- ``mnist1989`` (default): the anchor reproduction's simulated 1989 set (docs/reference.md, "The
   anchor reproduction"). Legacy numpy seed 1337; 7291 of the 60,000 MNIST training digits
   (``np.random.permutation(60000)[:7291]``) then 2007 of the 10,000 test digits
   (``np.random.permutation(10000)[:2007]``), drawn from the same stream; each 28x28 uint8
@@ -79,7 +79,7 @@ IDX_LABELS_MAGIC = 2049
 IDX_IMAGES_HEADER = 4 * (1 + 3)   # magic + count, rows, cols
 IDX_LABELS_HEADER = 4 * (1 + 1)   # magic + count
 
-# -- sources and checksums (REFERENCE.md, "Data files") --------------------------------------
+# -- sources and checksums (docs/reference.md, "Data files") --------------------------------------
 MNIST_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "http://yann.lecun.com/exdb/mnist/",

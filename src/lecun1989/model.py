@@ -12,7 +12,7 @@ Y. LeCun, B. Boser, J. S. Denker, D. Henderson, R. E. Howard, W. Hubbard, L. D. 
     out    10 units, fully connected to H3
 
 The forward pass is computed the way the anchor reproduction (a public PyTorch script, 2022;
-REFERENCE.md) computes it - three block convolutions concatenated, `x @ H3w` with H3w (192, 30) -
+docs/reference.md) computes it - three block convolutions concatenated, `x @ H3w` with H3w (192, 30) -
 so that the float arithmetic, not only the math, matches its published numbers.
 """
 

@@ -20,7 +20,7 @@ from . import metrics
 from .config import Config
 from .model import counts
 
-# Published figures (REFERENCE.md): (train error %, train misses, test error %, test misses).
+# Published figures (docs/reference.md): (train error %, train misses, test error %, test misses).
 PAPER = ("paper (LeCun et al. 1989, USPS, 23 passes)", 0.14, 10, 5.00, 102)
 ANCHOR = ("anchor reproduction (2022, M1 CPU)", 0.62, 45, 4.09, 82)
 ANCHOR_HERE = ("anchor script on this project's machine", 0.88, 63, 3.79, 76)   # reference/anchor-repro-train-first.log

@@ -18,51 +18,24 @@ DEFAULTS = Config()
 
 
 # -- value parsers: one-line errors through argparse (exit 2) ----------------------------------
-def _positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {s!r}")
-    if not (v > 0 and v < float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {s}")
-    return v
+def _value(kind: type, ok, need: str):
+    """An argparse type: parse with `kind`, then check `ok`; both failures are one-line errors."""
+    def parse(s: str):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: {s!r}")
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"must be {need}, got {s}")
+        return v
+    return parse
 
 
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {s!r}")
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {s}")
-    return v
-
-
-def _nonneg_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {s!r}")
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {s}")
-    return v
-
-
-def _probability(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {s!r}")
-    if not (0.0 <= v < 1.0):
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {s}")
-    return v
-
-
-def _seed(s: str) -> int:
-    v = _nonneg_int(s)
-    if v >= 2**32:
-        raise argparse.ArgumentTypeError(f"must be below 2**32, got {s}")
-    return v
+_positive_float = _value(float, lambda v: 0 < v < float("inf"), "a positive number")
+_positive_int = _value(int, lambda v: v >= 1, "at least 1")
+_nonneg_int = _value(int, lambda v: v >= 0, ">= 0")
+_probability = _value(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
+_seed = _value(int, lambda v: 0 <= v < 2**32, "in [0, 2**32)")
 
 
 def _seeds_text(s: str) -> str:

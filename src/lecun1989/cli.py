@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 a run-time failure (bad data file, diverged run), 2 inv
 from __future__ import annotations
 
 import argparse
+import logging
 import dataclasses
 import os
 import sys
@@ -196,9 +197,24 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return Config(**values)
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time of the message (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the library logs (e.g. the fast engine's first-use compile time); the CLI shows it
+    log = logging.getLogger("lecun1989")
+    if not log.handlers:
+        handler = _StdoutHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
     seeds = steps = override = None
     try:
         cfg = config_from_args(args) if args.command in ("repro", "train") else None

@@ -916,10 +916,12 @@ def ensure_compiled() -> None:
         return
     _ENSURED = True
     if _cache_is_current() is False:
-        log.info("compiling the fast engine (first use; cached afterwards)")
+        log.info("compiling the fast engine (first use on this install; cached afterwards) ...")
+        t0 = time.perf_counter()
         env = {**os.environ, _CHILD_ENV: "1"}
         subprocess.run([sys.executable, "-c", "from lecun1989.fast import warm_up; warm_up()"],
                        env=env, check=False, stdout=subprocess.DEVNULL)
+        log.info("compiled the fast engine in %.1f s", time.perf_counter() - t0)
 
 
 def warm_up() -> float:

@@ -1,0 +1,178 @@
+"""Where the fast engine's time goes: each kernel of one training example and of one evaluated
+example, timed in isolation (a compiled loop calling it many times on real buffers), in one process.
+
+    PYTHONPATH=src python benchmarks/profile.py [--reps N] [--json PATH]
+
+Prints microseconds per call, the share of the summed training step, the multiply-adds each
+kernel does and its rate, beside the whole training step and the whole evaluated example measured
+on real digits (mnist1989 when it loads, else random digits). The pieces are timed warm and alone,
+so their sum is a little below the whole step: the gap is what they cost each other (caches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+from numba import njit
+
+from lecun1989 import fast as F
+from lecun1989.config import Config
+from lecun1989.model import H1_MAPS, H2_UNITS, H3_UNITS, OUTPUTS, Net1989
+from lecun1989.train import net_config
+
+JIT = dict(F.JIT, cache=False)
+
+
+def _images(n: int) -> np.ndarray:
+    try:
+        from lecun1989.data import load_dataset
+        x = load_dataset("mnist1989").train.x[:n]
+    except Exception:  # noqa: BLE001 - any failure falls back to random digits
+        x = np.random.default_rng(0).uniform(-1, 1, (n, 1, 16, 16))
+    return np.ascontiguousarray(np.asarray(x, np.float32).reshape(-1, 16, 16))
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=20000, help="calls per timing (default 20000)")
+    ap.add_argument("--json", help="also write the figures to this file")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    F.ensure_compiled()
+    cfg = Config()
+    eng = F.FastEngine(cfg, Net1989(net_config(cfg), seed=cfg.seed))
+    X = _images(2048)
+    b = eng.buf
+    (xpad, X1, a1, h1, d1, h1pad, X2T, a2, h2, d2, h2d, a3, h3, d3, z, out, dout,
+     dz, dh3, dh2, da2, dX2T, dh1pad, da1) = b.train
+    W1, B1, W2, B2, W3T, B3, W4, B4 = eng._params()
+    G1, GB1, G2, GB2, G3T, GB3, G4, GB4 = eng._grads()
+    blocks, bruns = eng.blocks, eng.bruns
+    img = X[0]
+    da2[:] = np.random.default_rng(1).standard_normal(da2.shape).astype(np.float32) * 1e-2
+    act = F.ACT[cfg.activation]
+
+    # one compiled loop per kernel (kernel, arguments)
+    @njit(**JIT)
+    def t_input(n, img, xpad, X1):
+        for i in range(n):
+            F._input(img, i % 3 - 1, 0, xpad, X1)
+
+    @njit(**JIT)
+    def t_h1f(n, W1, B1, X1, a1):
+        for i in range(n):
+            F._h1_forward(W1, B1, X1, a1)
+
+    @njit(**JIT)
+    def t_act(n, a, h, d, act):
+        for i in range(n):
+            F._activate(a, h, d, act, False)
+
+    @njit(**JIT)
+    def t_im2col(n, h1, h1pad, X2T):
+        for i in range(n):
+            F._h2_im2col(h1, h1pad, X2T)
+
+    @njit(**JIT)
+    def t_h2f(n, W2, B2, X2T, a2, blocks, bruns):
+        for i in range(n):
+            F._h2_forward(W2, B2, X2T, a2, blocks, bruns)
+
+    @njit(**JIT)
+    def t_h3f(n, W3T, B3, h2d, a3):
+        for i in range(n):
+            F._h3_forward(W3T, B3, h2d, a3)
+
+    @njit(**JIT)
+    def t_h2b(n, da2, W2, X2T, G2, dX2T, blocks, bruns):
+        for i in range(n):
+            F._h2_backward(da2, W2, X2T, G2, dX2T, blocks, bruns)
+
+    @njit(**JIT)
+    def t_h1b(n, dX2T, dh1pad, d1, da1, X1, G1, GB1):
+        for i in range(n):
+            F._h1_backward(dX2T, dh1pad, d1, da1, X1, G1, GB1)
+
+    @njit(**JIT)
+    def t_sgd(n, theta, grad):
+        for i in range(n):
+            for t in range(theta.size):
+                theta[t] -= np.float32(1e-9) * grad[t]
+
+    def timed(fn, *a, reps=args.reps):
+        fn(1, *a)
+        best = float("inf")
+        for _ in range(5):
+            t = time.perf_counter()
+            fn(reps, *a)
+            best = min(best, (time.perf_counter() - t) / reps)
+        return best * 1e6
+
+    h1f, a1f, d1f = h1.reshape(-1), a1.reshape(-1), d1.reshape(-1)
+    F._input(img, 0, 0, xpad, X1)
+    a1[:] = np.random.default_rng(2).standard_normal(a1.shape).astype(np.float32)
+    h1[:] = np.tanh(a1)
+    rows = [  # (name, us, multiply-adds, part of: "both" forward/eval, "train" only)
+        ("input roll + pad + H1 im2col (_input)", timed(t_input, img, xpad, X1), 0, "both"),
+        ("H1 forward (_h1_forward)", timed(t_h1f, W1, B1, X1, a1), 19200, "both"),
+        ("H1 activation, 768 units", timed(t_act, a1f, h1f.copy(), d1f, act), 0, "both"),
+        ("H2 pad + im2col (_h2_im2col)", timed(t_im2col, h1, h1pad, X2T), 0, "both"),
+        ("H2 forward (_h2_forward)", timed(t_h2f, W2, B2, X2T, a2, blocks, bruns), 38400, "both"),
+        ("H2 + H3 + out activations, 232 units", timed(t_act, np.concatenate([a2.ravel(), a3, z]),
+                                                        np.zeros(232, np.float32), np.zeros(232, np.float32), act), 0, "both"),
+        ("H3 forward (_h3_forward)", timed(t_h3f, W3T, B3, h2d, a3), 5760, "both"),
+        ("H2 backward, weight + input gradients (_h2_backward)",
+         timed(t_h2b, da2, W2, X2T, G2, dX2T, blocks, bruns), 76800, "train"),
+        ("H1 backward, col2im + H1w gradient (_h1_backward)",
+         timed(t_h1b, dX2T, dh1pad, d1, da1, X1, G1, GB1), 19200, "train"),
+        ("SGD step over 9,760 weights", timed(t_sgd, eng.theta.copy(), eng.grad), 0, "train"),
+    ]
+    # the whole thing on real digits, through the engine's own entry point
+    xt = torch.from_numpy(X).reshape(-1, 1, 16, 16)
+    y = torch.zeros(X.shape[0], dtype=torch.int64)
+    eng.train_pass(xt[:16], y[:16], 1e-9)
+    eng.predict(xt[:16])
+    best_train = best_eval = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        eng.train_pass(xt, y, 1e-9)
+        best_train = min(best_train, (time.perf_counter() - t) / X.shape[0] * 1e6)
+        t = time.perf_counter()
+        eng.predict(xt)
+        best_eval = min(best_eval, (time.perf_counter() - t) / X.shape[0] * 1e6)
+    total = sum(r[1] for r in rows)
+    fwd = sum(r[1] for r in rows if r[3] == "both")
+    print(f"{'kernel':56s} {'us':>6s} {'share':>6s} {'MACs':>7s} {'GMAC/s':>7s}")
+    for name, us, macs, _ in rows:
+        rate = f"{macs / us / 1e3:7.1f}" if macs else "      -"
+        print(f"{name:56s} {us:6.2f} {us / total:6.1%} {macs:7d} {rate}")
+    print(f"{'sum of the pieces (the output layer, loss and H3 backward are not listed)':56s} {total:6.2f}")
+    print(f"whole training step, measured: {best_train:.2f} us per example "
+          f"({171780 / best_train / 1e3:.1f} GMAC/s over 171,780 multiply-adds)")
+    print(f"whole evaluated example, measured: {best_eval:.2f} us (forward pieces sum to {fwd:.2f} us; "
+          f"{63660 / best_eval / 1e3:.1f} GMAC/s over 63,660 multiply-adds)")
+    import numba
+    res = {"rows": [{"kernel": n, "us": u, "macs": m, "part": p} for n, u, m, p in rows],
+           "train_step_us": best_train, "eval_example_us": best_eval,
+           "machine": {"platform": platform.platform(), "cores": os.cpu_count(),
+                       "loadavg_1min": os.getloadavg()[0]},
+           "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
+                        "numpy": np.__version__, "numba": numba.__version__}}
+    print(f"load average {os.getloadavg()[0]:.2f}; python {res['versions']['python']}, numba {numba.__version__}")
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(res, f, indent=1)
+        os.replace(tmp, args.json)
+    return res
+
+
+if __name__ == "__main__":
+    main()

@@ -40,6 +40,7 @@ import torch
 from numba import njit
 
 from .config import Config
+from .simd import LANES, vadd, vfma, vhead, vload, vmerge, vmul, vsplat, vstore, vsum, vzero
 
 log = logging.getLogger(__name__)
 from .model import (BACKGROUND, H1_MAPS, H1_SIDE, H2_BLOCKS, H2_FAN_MAPS, H2_MAPS, H2_SIDE,
@@ -54,6 +55,14 @@ assert P2 % 8 == 0, "_h2_backward takes H2 positions eight at a time"
 XPAD = IMAGE + 2 * PAD                      # 20: padded input side
 H1PAD = H1_SIDE + 2 * PAD                   # 12: padded H1 side
 X2_ROW = H1_MAPS * TAPS                     # 300: one X2T row = every H1 map's 25 taps
+# Row widths padded for 8-lane vectors (simd.py): an im2col copy moves 8 floats for a kernel row of
+# 5 (the next copy overwrites the extra 3), and a run's last partial chunk of 8 is read whole.
+X2_W = X2_ROW + LANES // 2                  # 304 >= 11*25 + 4*5 + 8
+H1PAD_W = 16                                # >= STRIDE*(H2_SIDE-1) + LANES = 14
+assert H1_SIDE == LANES and P1 % (2 * LANES) == 0 and H1_MAPS % 4 == 0 and P2 % 2 == 0
+assert H2_UNITS % LANES == 0 and H3_UNITS % 6 == 0
+assert X2_W >= (H1_MAPS - 1) * TAPS + (KERNEL - 1) * KERNEL + LANES
+assert H1PAD_W >= STRIDE * (H2_SIDE - 1) + LANES and H1PAD_W >= H1PAD
 
 # activation / head / optimizer codes passed to the compiled kernels
 ACT = {"tanh": 0, "relu": 1, "scaled-tanh": 2}
@@ -197,174 +206,289 @@ def _input(img, sr, sc, xpad, X1):
 
 @njit(**JIT)
 def _h1_forward(W1, B1, X1, a1):
-    """model.forward: F.conv2d(x, H1w, stride=2) + H1b -> a1 (12, 64): the 25 taps unrolled,
-    the 64 positions vectorized."""
-    for m in range(H1_MAPS):
-        for p in range(P1):
-            s = B1[m, p]
+    """model.forward: F.conv2d(x, H1w, stride=2) + H1b -> a1 (12, 64). Register tile: 4 maps x 16
+    positions (8 vectors), summed over the 25 taps in order, starting from the bias."""
+    for m in range(0, H1_MAPS, 4):
+        w0 = W1[m]
+        w1 = W1[m + 1]
+        w2 = W1[m + 2]
+        w3 = W1[m + 3]
+        for pc in range(0, P1, 2 * LANES):
+            s0a = vload(B1[m], pc)
+            s0b = vload(B1[m], pc + LANES)
+            s1a = vload(B1[m + 1], pc)
+            s1b = vload(B1[m + 1], pc + LANES)
+            s2a = vload(B1[m + 2], pc)
+            s2b = vload(B1[m + 2], pc + LANES)
+            s3a = vload(B1[m + 3], pc)
+            s3b = vload(B1[m + 3], pc + LANES)
             for k in range(TAPS):
-                s += W1[m, k] * X1[k, p]
-            a1[m, p] = s
+                xr = X1[k]
+                xa = vload(xr, pc)
+                xb = vload(xr, pc + LANES)
+                c = vsplat(w0[k], xr)
+                s0a = vfma(c, xa, s0a)
+                s0b = vfma(c, xb, s0b)
+                c = vsplat(w1[k], xr)
+                s1a = vfma(c, xa, s1a)
+                s1b = vfma(c, xb, s1b)
+                c = vsplat(w2[k], xr)
+                s2a = vfma(c, xa, s2a)
+                s2b = vfma(c, xb, s2b)
+                c = vsplat(w3[k], xr)
+                s3a = vfma(c, xa, s3a)
+                s3b = vfma(c, xb, s3b)
+            vstore(a1[m], pc, s0a)
+            vstore(a1[m], pc + LANES, s0b)
+            vstore(a1[m + 1], pc, s1a)
+            vstore(a1[m + 1], pc + LANES, s1b)
+            vstore(a1[m + 2], pc, s2a)
+            vstore(a1[m + 2], pc + LANES, s2b)
+            vstore(a1[m + 3], pc, s3a)
+            vstore(a1[m + 3], pc + LANES, s3b)
 
 
 @njit(**JIT)
 def _h2_im2col(h1, h1pad, X2T):
-    """model.forward: F.pad(h1, 2, value=-1) -> h1pad (12, 12, 12) (border preset to -1), then
-    the H2 im2col, transposed: X2T[i*4+j, m*25 + ki*5+kj] = h1pad[m, 2i+ki, 2j+kj]."""
+    """model.forward: F.pad(h1, 2, value=-1) -> h1pad (12, 12, 12 of 16) (border preset to -1),
+    then the H2 im2col, transposed: X2T[i*4+j, m*25 + ki*5+kj] = h1pad[m, 2i+ki, 2j+kj]. Each
+    kernel row of 5 is an 8-float copy, in increasing column order, so that the next copy overwrites
+    the 3 extra floats (the last lands in X2T's padding columns 300..302)."""
     for m in range(H1_MAPS):
+        hm = h1[m]
         for r in range(H1_SIDE):
-            for c in range(H1_SIDE):
-                h1pad[m, PAD + r, PAD + c] = h1[m, r * H1_SIDE + c]
+            vstore(h1pad[m, PAD + r], PAD, vload(hm, r * H1_SIDE))
     for i in range(H2_SIDE):
         for j in range(H2_SIDE):
             row = X2T[i * H2_SIDE + j]
             for m in range(H1_MAPS):
                 for ki in range(KERNEL):
-                    src = h1pad[m, STRIDE * i + ki]
-                    for kj in range(KERNEL):
-                        row[m * TAPS + ki * KERNEL + kj] = src[STRIDE * j + kj]
+                    vstore(row, m * TAPS + ki * KERNEL, vload(h1pad[m, STRIDE * i + ki], STRIDE * j))
 
 
 @njit(**JIT)
 def _h2_forward(W2, B2, X2T, a2, blocks, bruns):
     """model.forward: the block convolutions of H2_BLOCKS, concatenated, + H2b -> a2 (12, 16).
-    blocks[b] = (first map, end map); bruns[b] = the block's contiguous runs of input columns as
-    (first column in a map's 200 weights, first column in an X2T row, length). Four maps of a
-    block at a time, so that each X2T load feeds four multiply-adds."""
+    blocks[b] = (first map, end map: 4 maps); bruns[b] = the block's contiguous runs of input
+    columns as (first column in a map's 200 weights, first column in an X2T row, length).
+    Register tile: the block's 4 maps x 2 positions (8 vectors of partial dot products along the
+    run, 8 columns at a time; a run's last partial chunk is masked), then each vector's lane sum
+    plus the bias."""
     for b in range(blocks.shape[0]):
         lo = blocks[b, 0]
-        hi = blocks[b, 1]
-        for p in range(P2):
-            o = lo
-            while o < hi:
-                if o + 4 <= hi:
-                    s0 = B2[o, p]
-                    s1 = B2[o + 1, p]
-                    s2 = B2[o + 2, p]
-                    s3 = B2[o + 3, p]
-                    for q in range(bruns.shape[1]):
-                        w0 = bruns[b, q, 0]
-                        x0 = bruns[b, q, 1]
-                        n = bruns[b, q, 2]
-                        x = X2T[p, x0:x0 + n]
-                        wa = W2[o, w0:w0 + n]
-                        wb = W2[o + 1, w0:w0 + n]
-                        wc = W2[o + 2, w0:w0 + n]
-                        wd = W2[o + 3, w0:w0 + n]
-                        for r in range(n):
-                            xr = x[r]
-                            s0 += wa[r] * xr
-                            s1 += wb[r] * xr
-                            s2 += wc[r] * xr
-                            s3 += wd[r] * xr
-                    a2[o, p] = s0
-                    a2[o + 1, p] = s1
-                    a2[o + 2, p] = s2
-                    a2[o + 3, p] = s3
-                    o += 4
-                else:
-                    s0 = B2[o, p]
-                    for q in range(bruns.shape[1]):
-                        w0 = bruns[b, q, 0]
-                        x0 = bruns[b, q, 1]
-                        n = bruns[b, q, 2]
-                        x = X2T[p, x0:x0 + n]
-                        wa = W2[o, w0:w0 + n]
-                        for r in range(n):
-                            s0 += wa[r] * x[r]
-                    a2[o, p] = s0
-                    o += 1
+        wa = W2[lo]
+        wb = W2[lo + 1]
+        wc = W2[lo + 2]
+        wd = W2[lo + 3]
+        for p in range(0, P2, 2):
+            xa = X2T[p]
+            xb = X2T[p + 1]
+            s0a = vzero(xa)
+            s0b = s0a
+            s1a = s0a
+            s1b = s0a
+            s2a = s0a
+            s2b = s0a
+            s3a = s0a
+            s3b = s0a
+            for q in range(bruns.shape[1]):
+                w0 = bruns[b, q, 0]
+                x0 = bruns[b, q, 1]
+                n = bruns[b, q, 2]
+                for r in range(0, n, LANES):
+                    va = vload(xa, x0 + r)
+                    vb = vload(xb, x0 + r)
+                    if n - r < LANES:
+                        va = vhead(va, n - r)
+                        vb = vhead(vb, n - r)
+                    c = vload(wa, w0 + r)
+                    s0a = vfma(c, va, s0a)
+                    s0b = vfma(c, vb, s0b)
+                    c = vload(wb, w0 + r)
+                    s1a = vfma(c, va, s1a)
+                    s1b = vfma(c, vb, s1b)
+                    c = vload(wc, w0 + r)
+                    s2a = vfma(c, va, s2a)
+                    s2b = vfma(c, vb, s2b)
+                    c = vload(wd, w0 + r)
+                    s3a = vfma(c, va, s3a)
+                    s3b = vfma(c, vb, s3b)
+            a2[lo, p] = B2[lo, p] + vsum(s0a)
+            a2[lo, p + 1] = B2[lo, p + 1] + vsum(s0b)
+            a2[lo + 1, p] = B2[lo + 1, p] + vsum(s1a)
+            a2[lo + 1, p + 1] = B2[lo + 1, p + 1] + vsum(s1b)
+            a2[lo + 2, p] = B2[lo + 2, p] + vsum(s2a)
+            a2[lo + 2, p + 1] = B2[lo + 2, p + 1] + vsum(s2b)
+            a2[lo + 3, p] = B2[lo + 3, p] + vsum(s3a)
+            a2[lo + 3, p + 1] = B2[lo + 3, p + 1] + vsum(s3b)
 
 
 @njit(**JIT)
 def _h2_backward(da2, W2, X2T, G2, dX2T, blocks, bruns):
     """Autograd of the H2 block convolutions: weight gradient G2[o, w] = sum_p da2[o, p] X2T[p, x]
     and input gradient dX2T[p, x] = sum_o da2[o, p] W2[o, w] (over the columns w <-> x of the
-    block's runs), eight positions / four maps at a time."""
-    dX2T[:, :] = F32(0.0)
+    block's runs). Register tiles of 4 maps x 16 columns: the weight gradient sums the 16
+    positions in order; the input gradient adds the block's 4 maps to dX2T (zeroed first), blocks
+    in order. A run's last partial chunk of 8 keeps what lies beyond the run: the weight gradient
+    stores it merged with the old values, the input gradient adds masked (zero) weights there."""
+    for p in range(P2):
+        d = dX2T[p]
+        z = vzero(d)
+        for c in range(0, X2_W, LANES):
+            vstore(d, c, z)
     for b in range(blocks.shape[0]):
         lo = blocks[b, 0]
-        hi = blocks[b, 1]
+        ga = G2[lo]
+        gb = G2[lo + 1]
+        gc = G2[lo + 2]
+        gd = G2[lo + 3]
+        wa = W2[lo]
+        wb = W2[lo + 1]
+        wc = W2[lo + 2]
+        wd = W2[lo + 3]
+        da = da2[lo]
+        db = da2[lo + 1]
+        dc = da2[lo + 2]
+        dd = da2[lo + 3]
         for q in range(bruns.shape[1]):
             w0 = bruns[b, q, 0]
             x0 = bruns[b, q, 1]
             n = bruns[b, q, 2]
-            for o in range(lo, hi):
-                g = G2[o, w0:w0 + n]
-                for pc in range(0, P2, 8):
-                    xa = X2T[pc, x0:x0 + n]
-                    xb = X2T[pc + 1, x0:x0 + n]
-                    xc = X2T[pc + 2, x0:x0 + n]
-                    xd = X2T[pc + 3, x0:x0 + n]
-                    xe = X2T[pc + 4, x0:x0 + n]
-                    xf = X2T[pc + 5, x0:x0 + n]
-                    xg = X2T[pc + 6, x0:x0 + n]
-                    xh = X2T[pc + 7, x0:x0 + n]
-                    da = da2[o, pc]
-                    db = da2[o, pc + 1]
-                    dc = da2[o, pc + 2]
-                    dd = da2[o, pc + 3]
-                    de = da2[o, pc + 4]
-                    df = da2[o, pc + 5]
-                    dg = da2[o, pc + 6]
-                    dh = da2[o, pc + 7]
-                    if pc == 0:
-                        for r in range(n):
-                            g[r] = ((da * xa[r] + db * xb[r] + dc * xc[r] + dd * xd[r])
-                                    + (de * xe[r] + df * xf[r] + dg * xg[r] + dh * xh[r]))
-                    else:
-                        for r in range(n):
-                            g[r] += ((da * xa[r] + db * xb[r] + dc * xc[r] + dd * xd[r])
-                                     + (de * xe[r] + df * xf[r] + dg * xg[r] + dh * xh[r]))
-            for p in range(P2):
-                d = dX2T[p, x0:x0 + n]
-                o = lo
-                while o < hi:
-                    if o + 4 <= hi:
-                        wa = W2[o, w0:w0 + n]
-                        wb = W2[o + 1, w0:w0 + n]
-                        wc = W2[o + 2, w0:w0 + n]
-                        wd = W2[o + 3, w0:w0 + n]
-                        ga = da2[o, p]
-                        gb = da2[o + 1, p]
-                        gc = da2[o + 2, p]
-                        gd = da2[o + 3, p]
-                        for r in range(n):
-                            d[r] += ga * wa[r] + gb * wb[r] + gc * wc[r] + gd * wd[r]
-                        o += 4
-                    else:
-                        wa = W2[o, w0:w0 + n]
-                        ga = da2[o, p]
-                        for r in range(n):
-                            d[r] += ga * wa[r]
-                        o += 1
+            r = 0
+            while r < n:
+                left = n - r
+                if left >= 2 * LANES:
+                    # -- weight gradient, 4 maps x 16 columns
+                    s0a = vzero(ga)
+                    s0b = s0a
+                    s1a = s0a
+                    s1b = s0a
+                    s2a = s0a
+                    s2b = s0a
+                    s3a = s0a
+                    s3b = s0a
+                    for p in range(P2):
+                        xr = X2T[p]
+                        xa = vload(xr, x0 + r)
+                        xb = vload(xr, x0 + r + LANES)
+                        c = vsplat(da[p], xr)
+                        s0a = vfma(c, xa, s0a)
+                        s0b = vfma(c, xb, s0b)
+                        c = vsplat(db[p], xr)
+                        s1a = vfma(c, xa, s1a)
+                        s1b = vfma(c, xb, s1b)
+                        c = vsplat(dc[p], xr)
+                        s2a = vfma(c, xa, s2a)
+                        s2b = vfma(c, xb, s2b)
+                        c = vsplat(dd[p], xr)
+                        s3a = vfma(c, xa, s3a)
+                        s3b = vfma(c, xb, s3b)
+                    vstore(ga, w0 + r, s0a)
+                    vstore(ga, w0 + r + LANES, s0b)
+                    vstore(gb, w0 + r, s1a)
+                    vstore(gb, w0 + r + LANES, s1b)
+                    vstore(gc, w0 + r, s2a)
+                    vstore(gc, w0 + r + LANES, s2b)
+                    vstore(gd, w0 + r, s3a)
+                    vstore(gd, w0 + r + LANES, s3b)
+                    # -- input gradient, 16 columns: the 4 maps' weights stay in registers
+                    c0a = vload(wa, w0 + r)
+                    c0b = vload(wa, w0 + r + LANES)
+                    c1a = vload(wb, w0 + r)
+                    c1b = vload(wb, w0 + r + LANES)
+                    c2a = vload(wc, w0 + r)
+                    c2b = vload(wc, w0 + r + LANES)
+                    c3a = vload(wd, w0 + r)
+                    c3b = vload(wd, w0 + r + LANES)
+                    for p in range(P2):
+                        dr = dX2T[p]
+                        ea = vload(dr, x0 + r)
+                        eb = vload(dr, x0 + r + LANES)
+                        c = vsplat(da[p], dr)
+                        ea = vfma(c, c0a, ea)
+                        eb = vfma(c, c0b, eb)
+                        c = vsplat(db[p], dr)
+                        ea = vfma(c, c1a, ea)
+                        eb = vfma(c, c1b, eb)
+                        c = vsplat(dc[p], dr)
+                        ea = vfma(c, c2a, ea)
+                        eb = vfma(c, c2b, eb)
+                        c = vsplat(dd[p], dr)
+                        ea = vfma(c, c3a, ea)
+                        eb = vfma(c, c3b, eb)
+                        vstore(dr, x0 + r, ea)
+                        vstore(dr, x0 + r + LANES, eb)
+                    r += 2 * LANES
+                else:
+                    # -- the same with 8 columns (the last, possibly partial, chunk of the run)
+                    s0a = vzero(ga)
+                    s1a = s0a
+                    s2a = s0a
+                    s3a = s0a
+                    for p in range(P2):
+                        xr = X2T[p]
+                        xa = vload(xr, x0 + r)
+                        s0a = vfma(vsplat(da[p], xr), xa, s0a)
+                        s1a = vfma(vsplat(db[p], xr), xa, s1a)
+                        s2a = vfma(vsplat(dc[p], xr), xa, s2a)
+                        s3a = vfma(vsplat(dd[p], xr), xa, s3a)
+                    if left < LANES:
+                        s0a = vmerge(s0a, vload(ga, w0 + r), left)
+                        s1a = vmerge(s1a, vload(gb, w0 + r), left)
+                        s2a = vmerge(s2a, vload(gc, w0 + r), left)
+                        s3a = vmerge(s3a, vload(gd, w0 + r), left)
+                    vstore(ga, w0 + r, s0a)
+                    vstore(gb, w0 + r, s1a)
+                    vstore(gc, w0 + r, s2a)
+                    vstore(gd, w0 + r, s3a)
+                    c0a = vload(wa, w0 + r)
+                    c1a = vload(wb, w0 + r)
+                    c2a = vload(wc, w0 + r)
+                    c3a = vload(wd, w0 + r)
+                    if left < LANES:
+                        c0a = vhead(c0a, left)
+                        c1a = vhead(c1a, left)
+                        c2a = vhead(c2a, left)
+                        c3a = vhead(c3a, left)
+                    for p in range(P2):
+                        dr = dX2T[p]
+                        ea = vload(dr, x0 + r)
+                        ea = vfma(vsplat(da[p], dr), c0a, ea)
+                        ea = vfma(vsplat(db[p], dr), c1a, ea)
+                        ea = vfma(vsplat(dc[p], dr), c2a, ea)
+                        ea = vfma(vsplat(dd[p], dr), c3a, ea)
+                        vstore(dr, x0 + r, ea)
+                    r += LANES
 
 
 @njit(**JIT)
 def _h1_backward(dX2T, dh1pad, d1, da1, X1, G1, GB1):
     """Autograd of F.pad + H1 conv: col2im dh1pad[m, 2i+ki, 2j+kj] += dX2T[i*4+j, m*25+ki*5+kj]
-    (the padding border is a constant: its gradient is dropped); da1 = dh1 * act'(a1);
-    H1b's gradient da1, H1w's gradient G1[m, k] = sum_p da1[m, p] X1[k, p]."""
-    dh1pad[:, :, :] = F32(0.0)
+    (each kernel row of 5 added as 8 floats with the last 3 masked to zero; the padding border is
+    a constant: its gradient is dropped); da1 = dh1 * act'(a1); H1b's gradient da1, H1w's gradient
+    G1[m, k] = sum_p da1[m, p] X1[k, p] (register tile: 2 maps x 4 taps, lane sums at the end)."""
+    for m in range(H1_MAPS):
+        for r in range(H1PAD):
+            row = dh1pad[m, r]
+            z = vzero(row)
+            for c in range(0, H1PAD_W, LANES):
+                vstore(row, c, z)
     for i in range(H2_SIDE):
         for j in range(H2_SIDE):
-            row = dX2T[i * H2_SIDE + j]
+            src = dX2T[i * H2_SIDE + j]
             for m in range(H1_MAPS):
                 for ki in range(KERNEL):
                     dst = dh1pad[m, STRIDE * i + ki]
-                    for kj in range(KERNEL):
-                        dst[STRIDE * j + kj] += row[m * TAPS + ki * KERNEL + kj]
+                    v = vhead(vload(src, m * TAPS + ki * KERNEL), KERNEL)
+                    vstore(dst, STRIDE * j, vadd(vload(dst, STRIDE * j), v))
     for m in range(H1_MAPS):
         for r in range(H1_SIDE):
-            src = dh1pad[m, PAD + r]
-            for c in range(H1_SIDE):
-                p = r * H1_SIDE + c
-                g = src[PAD + c] * d1[m, p]
-                da1[m, p] = g
-                GB1[m, p] = g
-    # four taps at a time, so that each da1 load feeds four multiply-adds
-    for m in range(H1_MAPS):
-        d = da1[m]
+            g = vmul(vload(dh1pad[m, PAD + r], PAD), vload(d1[m], r * H1_SIDE))
+            vstore(da1[m], r * H1_SIDE, g)
+            vstore(GB1[m], r * H1_SIDE, g)
+    for m in range(0, H1_MAPS, 2):
+        d0 = da1[m]
+        d1_ = da1[m + 1]
         k = 0
         while k < TAPS:
             if k + 4 <= TAPS:
@@ -372,39 +496,82 @@ def _h1_backward(dX2T, dh1pad, d1, da1, X1, G1, GB1):
                 xb = X1[k + 1]
                 xc = X1[k + 2]
                 xd = X1[k + 3]
-                s0 = F32(0.0)
-                s1 = F32(0.0)
-                s2 = F32(0.0)
-                s3 = F32(0.0)
-                for p in range(P1):
-                    dp = d[p]
-                    s0 += dp * xa[p]
-                    s1 += dp * xb[p]
-                    s2 += dp * xc[p]
-                    s3 += dp * xd[p]
-                G1[m, k] = s0
-                G1[m, k + 1] = s1
-                G1[m, k + 2] = s2
-                G1[m, k + 3] = s3
+                s0a = vzero(d0)
+                s0b = s0a
+                s0c = s0a
+                s0d = s0a
+                s1a = s0a
+                s1b = s0a
+                s1c = s0a
+                s1d = s0a
+                for pc in range(0, P1, LANES):
+                    e0 = vload(d0, pc)
+                    e1 = vload(d1_, pc)
+                    v = vload(xa, pc)
+                    s0a = vfma(e0, v, s0a)
+                    s1a = vfma(e1, v, s1a)
+                    v = vload(xb, pc)
+                    s0b = vfma(e0, v, s0b)
+                    s1b = vfma(e1, v, s1b)
+                    v = vload(xc, pc)
+                    s0c = vfma(e0, v, s0c)
+                    s1c = vfma(e1, v, s1c)
+                    v = vload(xd, pc)
+                    s0d = vfma(e0, v, s0d)
+                    s1d = vfma(e1, v, s1d)
+                G1[m, k] = vsum(s0a)
+                G1[m, k + 1] = vsum(s0b)
+                G1[m, k + 2] = vsum(s0c)
+                G1[m, k + 3] = vsum(s0d)
+                G1[m + 1, k] = vsum(s1a)
+                G1[m + 1, k + 1] = vsum(s1b)
+                G1[m + 1, k + 2] = vsum(s1c)
+                G1[m + 1, k + 3] = vsum(s1d)
                 k += 4
             else:
                 xa = X1[k]
-                s0 = F32(0.0)
-                for p in range(P1):
-                    s0 += d[p] * xa[p]
-                G1[m, k] = s0
+                s0a = vzero(d0)
+                s1a = s0a
+                for pc in range(0, P1, LANES):
+                    v = vload(xa, pc)
+                    s0a = vfma(vload(d0, pc), v, s0a)
+                    s1a = vfma(vload(d1_, pc), v, s1a)
+                G1[m, k] = vsum(s0a)
+                G1[m + 1, k] = vsum(s1a)
                 k += 1
 
 
 @njit(**JIT)
 def _h3_forward(W3T, B3, h2d, a3):
-    """model.forward: x @ H3w + H3b -> a3 (30), with W3T = H3w.T: one dot over 192 per unit."""
-    for u in range(H3_UNITS):
-        s = F32(0.0)
-        w = W3T[u]
-        for q in range(H2_UNITS):
-            s += w[q] * h2d[q]
-        a3[u] = s + B3[u]
+    """model.forward: x @ H3w + H3b -> a3 (30), with W3T = H3w.T: one dot over 192 per unit,
+    6 units at a time (partial sums in 8 lanes, then the lane sum plus the bias)."""
+    for u in range(0, H3_UNITS, 6):
+        w0 = W3T[u]
+        w1 = W3T[u + 1]
+        w2 = W3T[u + 2]
+        w3 = W3T[u + 3]
+        w4 = W3T[u + 4]
+        w5 = W3T[u + 5]
+        s0 = vzero(h2d)
+        s1 = s0
+        s2 = s0
+        s3 = s0
+        s4 = s0
+        s5 = s0
+        for qc in range(0, H2_UNITS, LANES):
+            x = vload(h2d, qc)
+            s0 = vfma(vload(w0, qc), x, s0)
+            s1 = vfma(vload(w1, qc), x, s1)
+            s2 = vfma(vload(w2, qc), x, s2)
+            s3 = vfma(vload(w3, qc), x, s3)
+            s4 = vfma(vload(w4, qc), x, s4)
+            s5 = vfma(vload(w5, qc), x, s5)
+        a3[u] = vsum(s0) + B3[u]
+        a3[u + 1] = vsum(s1) + B3[u + 1]
+        a3[u + 2] = vsum(s2) + B3[u + 2]
+        a3[u + 3] = vsum(s3) + B3[u + 3]
+        a3[u + 4] = vsum(s4) + B3[u + 4]
+        a3[u + 5] = vsum(s5) + B3[u + 5]
 
 
 @njit(**JIT)
@@ -693,6 +860,7 @@ def h2_blocks() -> tuple[np.ndarray, np.ndarray]:
             rs.append((col * TAPS, a * TAPS, (b - a) * TAPS))
             col += b - a
         assert col == H2_FAN_MAPS, "each H2 map must see H2_FAN_MAPS H1 maps"
+        assert hi - lo == 4, "the H2 kernels take a block's maps four at a time"
         blocks.append((lo, hi))
         runs.append(rs)
     width = max(len(r) for r in runs)
@@ -862,23 +1030,25 @@ def _buffers(dt) -> _Buffers:
     """Every per-example buffer, allocated once per engine (border cells preset to -1)."""
     b = _Buffers()
     xpad = np.full((XPAD, XPAD), BG, dt)
-    h1pad = np.full((H1_MAPS, H1PAD, H1PAD), BG, dt)
+    h1pad = np.full((H1_MAPS, H1PAD, H1PAD_W), BG, dt)
     fwd = [xpad, np.zeros((TAPS, P1), dt), np.zeros((H1_MAPS, P1), dt), np.zeros((H1_MAPS, P1), dt),
-           np.zeros((H1_MAPS, P1), dt), h1pad, np.zeros((P2, X2_ROW), dt),
+           np.zeros((H1_MAPS, P1), dt), h1pad, np.zeros((P2, X2_W), dt),
            np.zeros((H2_MAPS, P2), dt), np.zeros(H2_UNITS, dt), np.zeros(H2_UNITS, dt),
            np.zeros(H2_UNITS, dt), np.zeros(H3_UNITS, dt), np.zeros(H3_UNITS, dt),
            np.zeros(H3_UNITS, dt), np.zeros(OUTPUTS, dt), np.zeros(OUTPUTS, dt), np.zeros(OUTPUTS, dt)]
     bwd = [np.zeros(OUTPUTS, dt), np.zeros(H3_UNITS, dt), np.zeros(H2_UNITS, dt),
-           np.zeros((H2_MAPS, P2), dt), np.zeros((P2, X2_ROW), dt),
-           np.zeros((H1_MAPS, H1PAD, H1PAD), dt), np.zeros((H1_MAPS, P1), dt)]
+           np.zeros((H2_MAPS, P2), dt), np.zeros((P2, X2_W), dt),
+           np.zeros((H1_MAPS, H1PAD, H1PAD_W), dt), np.zeros((H1_MAPS, P1), dt)]
     b.forward = fwd
     b.train = fwd + bwd
     b.no_labels = np.zeros(1, np.int64)
     b.no_shifts = np.zeros((1, 2), np.int64)
     b.no_masks = np.ones((1, H2_UNITS), dt)
     b.no_result = np.zeros((1, OUTPUTS), dt)
-    # sdlm: squared H2 weights, squared H1 and H2 im2col inputs
-    b.sq = [np.zeros((H2_MAPS, H2_FAN_MAPS * TAPS), dt), np.zeros((TAPS, P1), dt), np.zeros((P2, X2_ROW), dt)]
+    # sdlm: squared H2 weights (with LANES floats of memory after them: the H2 kernels read a
+    # run's last chunk of 8 whole, as they do from theta), squared H1 and H2 im2col inputs
+    w2sq = np.zeros(H2_MAPS * H2_FAN_MAPS * TAPS + LANES, dt)[:H2_MAPS * H2_FAN_MAPS * TAPS]
+    b.sq = [w2sq.reshape(H2_MAPS, H2_FAN_MAPS * TAPS), np.zeros((TAPS, P1), dt), np.zeros((P2, X2_W), dt)]
     return b
 
 

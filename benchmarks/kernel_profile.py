@@ -1,7 +1,7 @@
 """Where the fast engine's time goes: each kernel of one training example and of one evaluated
 example, timed in isolation (a compiled loop calling it many times on real buffers), in one process.
 
-    PYTHONPATH=src python benchmarks/profile.py [--reps N] [--json PATH]
+    PYTHONPATH=src python benchmarks/kernel_profile.py [--reps N] [--json PATH]
 
 Prints microseconds per call, the share of the summed training step, the multiply-adds each
 kernel does and its rate, beside the whole training step and the whole evaluated example measured

@@ -73,7 +73,7 @@ def main(argv=None) -> dict:
     @njit(**JIT)
     def t_act(n, a, h, d, act):
         for i in range(n):
-            F._activate(a, h, d, act, False)
+            F._activate(a, h, d, act, True)
 
     @njit(**JIT)
     def t_im2col(n, h1, h1pad, X2T):

@@ -40,7 +40,7 @@ import torch
 from numba import njit
 
 from .config import Config
-from .simd import LANES, vadd, vfma, vhead, vload, vmerge, vmul, vsplat, vstore, vsum, vzero
+from .simd import LANES, vadd, vfma, vget, vhead, vload, vmerge, vmul, vsplat, vstore, vsum8, vzero
 
 log = logging.getLogger(__name__)
 from .model import (BACKGROUND, H1_MAPS, H1_SIDE, H2_BLOCKS, H2_FAN_MAPS, H2_MAPS, H2_SIDE,
@@ -311,14 +311,15 @@ def _h2_forward(W2, B2, X2T, a2, blocks, bruns):
                     c = vload(wd, w0 + r)
                     s3a = vfma(c, va, s3a)
                     s3b = vfma(c, vb, s3b)
-            a2[lo, p] = B2[lo, p] + vsum(s0a)
-            a2[lo, p + 1] = B2[lo, p + 1] + vsum(s0b)
-            a2[lo + 1, p] = B2[lo + 1, p] + vsum(s1a)
-            a2[lo + 1, p + 1] = B2[lo + 1, p + 1] + vsum(s1b)
-            a2[lo + 2, p] = B2[lo + 2, p] + vsum(s2a)
-            a2[lo + 2, p + 1] = B2[lo + 2, p + 1] + vsum(s2b)
-            a2[lo + 3, p] = B2[lo + 3, p] + vsum(s3a)
-            a2[lo + 3, p + 1] = B2[lo + 3, p + 1] + vsum(s3b)
+            t = vsum8(s0a, s0b, s1a, s1b, s2a, s2b, s3a, s3b)
+            a2[lo, p] = B2[lo, p] + vget(t, 0)
+            a2[lo, p + 1] = B2[lo, p + 1] + vget(t, 1)
+            a2[lo + 1, p] = B2[lo + 1, p] + vget(t, 2)
+            a2[lo + 1, p + 1] = B2[lo + 1, p + 1] + vget(t, 3)
+            a2[lo + 2, p] = B2[lo + 2, p] + vget(t, 4)
+            a2[lo + 2, p + 1] = B2[lo + 2, p + 1] + vget(t, 5)
+            a2[lo + 3, p] = B2[lo + 3, p] + vget(t, 6)
+            a2[lo + 3, p + 1] = B2[lo + 3, p + 1] + vget(t, 7)
 
 
 @njit(**JIT)
@@ -466,7 +467,7 @@ def _h1_backward(dX2T, dh1pad, d1, da1, X1, G1, GB1):
     """Autograd of F.pad + H1 conv: col2im dh1pad[m, 2i+ki, 2j+kj] += dX2T[i*4+j, m*25+ki*5+kj]
     (each kernel row of 5 added as 8 floats with the last 3 masked to zero; the padding border is
     a constant: its gradient is dropped); da1 = dh1 * act'(a1); H1b's gradient da1, H1w's gradient
-    G1[m, k] = sum_p da1[m, p] X1[k, p] (register tile: 2 maps x 4 taps, lane sums at the end)."""
+    G1[m, k] = sum_p da1[m, p] X1[k, p] (register tile: 2 maps x 4 taps, lane sums at the end (vsum8))."""
     for m in range(H1_MAPS):
         for r in range(H1PAD):
             row = dh1pad[m, r]
@@ -519,14 +520,15 @@ def _h1_backward(dX2T, dh1pad, d1, da1, X1, G1, GB1):
                     v = vload(xd, pc)
                     s0d = vfma(e0, v, s0d)
                     s1d = vfma(e1, v, s1d)
-                G1[m, k] = vsum(s0a)
-                G1[m, k + 1] = vsum(s0b)
-                G1[m, k + 2] = vsum(s0c)
-                G1[m, k + 3] = vsum(s0d)
-                G1[m + 1, k] = vsum(s1a)
-                G1[m + 1, k + 1] = vsum(s1b)
-                G1[m + 1, k + 2] = vsum(s1c)
-                G1[m + 1, k + 3] = vsum(s1d)
+                t = vsum8(s0a, s0b, s0c, s0d, s1a, s1b, s1c, s1d)
+                G1[m, k] = vget(t, 0)
+                G1[m, k + 1] = vget(t, 1)
+                G1[m, k + 2] = vget(t, 2)
+                G1[m, k + 3] = vget(t, 3)
+                G1[m + 1, k] = vget(t, 4)
+                G1[m + 1, k + 1] = vget(t, 5)
+                G1[m + 1, k + 2] = vget(t, 6)
+                G1[m + 1, k + 3] = vget(t, 7)
                 k += 4
             else:
                 xa = X1[k]
@@ -536,8 +538,9 @@ def _h1_backward(dX2T, dh1pad, d1, da1, X1, G1, GB1):
                     v = vload(xa, pc)
                     s0a = vfma(vload(d0, pc), v, s0a)
                     s1a = vfma(vload(d1_, pc), v, s1a)
-                G1[m, k] = vsum(s0a)
-                G1[m + 1, k] = vsum(s1a)
+                t = vsum8(s0a, s1a, s0a, s0a, s0a, s0a, s0a, s0a)
+                G1[m, k] = vget(t, 0)
+                G1[m + 1, k] = vget(t, 1)
                 k += 1
 
 
@@ -566,12 +569,13 @@ def _h3_forward(W3T, B3, h2d, a3):
             s3 = vfma(vload(w3, qc), x, s3)
             s4 = vfma(vload(w4, qc), x, s4)
             s5 = vfma(vload(w5, qc), x, s5)
-        a3[u] = vsum(s0) + B3[u]
-        a3[u + 1] = vsum(s1) + B3[u + 1]
-        a3[u + 2] = vsum(s2) + B3[u + 2]
-        a3[u + 3] = vsum(s3) + B3[u + 3]
-        a3[u + 4] = vsum(s4) + B3[u + 4]
-        a3[u + 5] = vsum(s5) + B3[u + 5]
+        t = vsum8(s0, s1, s2, s3, s4, s5, s5, s5)
+        a3[u] = vget(t, 0) + B3[u]
+        a3[u + 1] = vget(t, 1) + B3[u + 1]
+        a3[u + 2] = vget(t, 2) + B3[u + 2]
+        a3[u + 3] = vget(t, 3) + B3[u + 3]
+        a3[u + 4] = vget(t, 4) + B3[u + 4]
+        a3[u + 5] = vget(t, 5) + B3[u + 5]
 
 
 @njit(**JIT)

@@ -186,3 +186,51 @@ def vhead(typingctx, v, t):
         zero = ir.Constant(x.type, [ir.Constant(x.type.element, 0.0)] * LANES)
         return builder.select(_lanes_below(builder, args[1]), x, zero)
     return v(v, types.intp), codegen
+
+
+@intrinsic
+def vsum8(typingctx, v0, v1, v2, v3, v4, v5, v6, v7):
+    """The 8 lane sums of 8 vectors at once, as one vector: lane i = vsum(vi), summed in the same
+    order as vsum (a transposing reduction: pairwise shuffles and adds, no scalar steps)."""
+    vs = (v0, v1, v2, v3, v4, v5, v6, v7)
+    if not (isinstance(v0, VecType) and all(v == v0 for v in vs)):
+        raise TypeError("simd: vsum8 expects eight vectors of one type")
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+
+        def shuf(a, b, idx):
+            return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(i32, LANES), idx))
+
+        # step 1, lanes j and j+4 of each vector: a + (a rotated by 4 within the vector) pairs up
+        # (x_j + x_{j+4}); taken two vectors at a time: [a0+a4, a1+a5, a2+a6, a3+a7 | b...]
+        def step(a, b, lo, hi):
+            return builder.fadd(shuf(a, b, lo), shuf(a, b, hi))
+        # (0+4), (1+5), (2+6), (3+7) of a then of b
+        l1 = [0, 1, 2, 3, 8, 9, 10, 11]
+        h1 = [4, 5, 6, 7, 12, 13, 14, 15]
+        p01 = step(args[0], args[1], l1, h1)
+        p23 = step(args[2], args[3], l1, h1)
+        p45 = step(args[4], args[5], l1, h1)
+        p67 = step(args[6], args[7], l1, h1)
+        # (0+4)+(2+6), (1+5)+(3+7) of a, b, c, d: [a02, a13, b02, b13 | c02, c13, d02, d13]
+        l2 = [0, 1, 4, 5, 8, 9, 12, 13]
+        h2 = [2, 3, 6, 7, 10, 11, 14, 15]
+        q0 = step(p01, p23, l2, h2)
+        q1 = step(p45, p67, l2, h2)
+        # ((0+4)+(2+6)) + ((1+5)+(3+7)): [a, b, c, d | e, f, g, h]
+        l3 = [0, 2, 4, 6, 8, 10, 12, 14]
+        h3 = [1, 3, 5, 7, 9, 11, 13, 15]
+        return step(q0, q1, l3, h3)
+    return v0(*vs), codegen
+
+
+@intrinsic
+def vget(typingctx, v, i):
+    """Lane i of v."""
+    if not isinstance(v, VecType):
+        raise TypeError("simd: vget expects a vector")
+
+    def codegen(context, builder, sig, args):
+        return builder.extract_element(args[0], builder.trunc(args[1], ir.IntType(32)))
+    return v.dtype(v, types.intp), codegen

@@ -168,6 +168,21 @@ def test_h2_blocks_follow_the_model_table():
         assert cols == list(ranges)
 
 
+def test_every_array_starts_on_a_cache_line_with_slack_after_it():
+    """The vector kernels read a run's last chunk of 8 whole: every engine array must have 8
+    elements of memory after its end, inside the engine's one block (fast._Arena)."""
+    eng = fast.FastEngine(Config(), Net1989(seed=0))
+    b = eng.buf
+    buffers = [eng.theta, eng.grad, eng.madam, eng.vadam, eng.hdiag, eng.coef, eng.hx, *b.train, *b.sq]
+    lo = eng.arena.raw.ctypes.data
+    hi = lo + eng.arena.raw.size
+    for a in buffers + list(eng.p.values()) + list(eng.g.values()):
+        assert a.ctypes.data % 64 == 0                 # each buffer and each parameter on a line
+        assert lo <= a.ctypes.data and a.ctypes.data + (a.size + fast.LANES) * a.itemsize <= hi
+    spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes) for a in buffers)
+    assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:]))   # no two overlap
+
+
 def _real_data():
     try:
         from lecun1989.data import load_dataset

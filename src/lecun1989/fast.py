@@ -7,16 +7,22 @@ rounding (sums are taken in a different order, and tanh is a rational approximat
 about one float32 ulp - `tanh_rational`), so runs agree closely but not bit for bit; see
 tests/test_fast.py for the agreement that is checked.
 
-Speed comes from doing a whole pass inside one compiled call, with every buffer allocated once,
-and from layouts that make the inner loops run over contiguous float32 arrays:
+Speed comes from doing a whole pass inside one compiled call, with every buffer allocated once
+(one memory block per engine: `_Arena`), from layouts that make the inner loops run over
+contiguous float32 rows, and from register-tiled multiply-add kernels written with explicit
+8-lane vectors (simd.py: a GEMM-like tile of accumulators stays in registers for a whole
+reduction, which numba's autovectorizer does not do by itself):
 
-    X1   (25, 64)    H1 im2col: one row per kernel tap, one column per H1 position
-    X2T  (16, 300)   H2 im2col, transposed: one row per H2 position, 12 maps x 25 taps per row,
-                     so that each H2 map's 8 input maps are one or two contiguous runs
-    W3T  (30, 192)   H3 weights transposed, so that both forward and backward run over 192 floats
+    xpad (2, 20, 16)  the rolled, padded input split by column parity, so that the stride-2
+                      H1 im2col is 8-float copies
+    X1   (25, 64)     H1 im2col: one row per kernel tap, one column per H1 position
+    X2T  (16, 304)    H2 im2col, transposed: one row per H2 position, 12 maps x 25 taps per row
+                      (+4 padding), so that each H2 map's 8 input maps are one or two contiguous runs
+    W3T  (30, 192)    H3 weights transposed, so that both forward and backward run over 192 floats
 
 The parameters live in one flat float32 vector (`theta`, in PARAM_SHAPES order, H3w stored
-transposed) with one flat gradient vector beside it, so an optimizer step is one loop. The sdlm
+transposed, each parameter starting on a cache line) with one flat gradient vector beside it, so
+an optimizer step is one loop. The sdlm
 optimizer keeps its Hessian diagonal in a third vector of the same layout (`hdiag`); the diagonal
 is computed by the training backward pass run on squared weights, squared inputs and squared
 derivatives (`_gn_backward`, mirroring sdlm.gn_diagonal).
@@ -51,7 +57,6 @@ from .model import (BACKGROUND, H1_MAPS, H1_SIDE, H2_BLOCKS, H2_FAN_MAPS, H2_MAP
 TAPS = KERNEL * KERNEL                      # 25 kernel taps
 P1 = H1_SIDE * H1_SIDE                      # 64 positions per H1 map
 P2 = H2_SIDE * H2_SIDE                      # 16 positions per H2 map
-assert P2 % 8 == 0, "_h2_backward takes H2 positions eight at a time"
 XPAD = IMAGE + 2 * PAD                      # 20: padded input side
 H1PAD = H1_SIDE + 2 * PAD                   # 12: padded H1 side
 X2_ROW = H1_MAPS * TAPS                     # 300: one X2T row = every H1 map's 25 taps
@@ -677,15 +682,15 @@ def _gn_backward(head, W2, W3T, W4, blocks, bruns,
     for p in range(P2):
         for x0 in range(X2_ROW):
             X2Tsq[p, x0] = X2T[p, x0] * X2T[p, x0]
-    _h2_backward(da2, W2sq, X2Tsq, H2, dX2T, blocks, bruns)
-    # H1 (the padding is a constant, not a unit: its cells are dropped by the col2im)
+    # (then `_kernel` runs _h2_backward on W2sq, X2Tsq into H2, and _h1_backward on X1sq and the
+    # squared d1 into H1, HB1: the padding is a constant, not a unit: its cells are dropped by
+    # the col2im)
     for k in range(TAPS):
         for p in range(P1):
             X1sq[k, p] = X1[k, p] * X1[k, p]
     for m in range(H1_MAPS):
         for p in range(P1):
             d1[m, p] = d1[m, p] * d1[m, p]
-    _h1_backward(dX2T, dh1pad, d1, da1, X1sq, H1, HB1)
 
 
 # -- the one compiled entry point: a training pass, prediction, or the sdlm diagonal -----------------
@@ -751,6 +756,67 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, 
             _gn_backward(head, W2, W3T, W4, blocks, bruns,
                          H1, HB1, H2, HB2, H3T, HB3, H4, HB4, W2sq, X1sq, X2Tsq,
                          X1, d1, X2T, d2, h2d, h3, d3, z, dout, dz, dh3, dh2, da2, dX2T, dh1pad, da1)
+        else:
+            lab = labels[e]
+            # -- loss gradient at the output pre-activation z ---------------------------------------
+            if head == HEAD_SQUASH:
+                # train_pass: loss = mean((y - out)^2) over 10 outputs, y = +1 at the label, -1 else;
+                # d loss / d out = 2 (out - y) / 10, then through the head's squashing (dout)
+                for j in range(OUTPUTS):
+                    y = one if j == lab else -one
+                    dz[j] = (F32(2.0 / OUTPUTS) * (out[j] - y)) * dout[j]
+            else:
+                # train_pass: F.cross_entropy(z, label) -> softmax(z) - onehot(label)
+                zmax = z[0]
+                for j in range(1, OUTPUTS):
+                    zmax = max(zmax, z[j])
+                tot = zero
+                for j in range(OUTPUTS):
+                    dz[j] = np.float32(math.exp(z[j] - zmax))
+                    tot += dz[j]
+                for j in range(OUTPUTS):
+                    dz[j] = dz[j] / tot - (one if j == lab else zero)
+            # -- autograd of z = h3 @ outw + outb, then of H3's act --------------------------------
+            for j in range(OUTPUTS):
+                GB4[j] = dz[j]
+            for u in range(H3_UNITS):
+                s = zero
+                for j in range(OUTPUTS):
+                    G4[u, j] = h3[u] * dz[j]
+                    s += W4[u, j] * dz[j]
+                dh3[u] = s * d3[u]
+            # -- autograd of a3 = h2d @ H3w + H3b: dh2 = sum_u dh3[u] H3w[:, u] (u in order), H3w's
+            # gradient dh3[u] h2d; 8 H2 units at a time over all 30 H3 units
+            for qc in range(0, H2_UNITS, LANES):
+                hq = vload(h2d, qc)
+                acc = vzero(h2d)
+                for u in range(H3_UNITS):
+                    gs = vsplat(dh3[u], h2d)
+                    acc = vfma(gs, vload(W3T[u], qc), acc)
+                    vstore(G3T[u], qc, vmul(gs, hq))
+                vstore(dh2, qc, acc)
+            for u in range(H3_UNITS):
+                GB3[u] = dh3[u]
+            # -- autograd of the dropout mask and H2's act: da2 = dh2 * mask * act'(a2) ---------------
+            if use_mask:
+                for q in range(H2_UNITS):
+                    dh2[q] *= mrow[q]
+            for o in range(H2_MAPS):
+                for p in range(P2):
+                    g = dh2[o * P2 + p] * d2[o * P2 + p]
+                    da2[o, p] = g
+                    GB2[o, p] = g
+        # -- H2 and H1 backward: one call site for training and the sdlm diagonal (which runs them
+        # on squared weights and inputs), so that the compiler inlines and optimizes them once
+        w2s = W2sq if gn else W2
+        x2s = X2Tsq if gn else X2T
+        g2s = H2 if gn else G2
+        x1s = X1sq if gn else X1
+        g1s = H1 if gn else G1
+        gb1s = HB1 if gn else GB1
+        _h2_backward(da2, w2s, x2s, g2s, dX2T, blocks, bruns)
+        _h1_backward(dX2T, dh1pad, d1, da1, x1s, g1s, gb1s)
+        if gn:
             if mode == MODE_HESSIAN:
                 for t in range(hacc.size):
                     hacc[t] += hx[t]
@@ -759,57 +825,6 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, 
                 for t in range(theta.size):
                     hdiag[t] = g1 * hdiag[t] + g32 * hx[t]
             continue
-        lab = labels[e]
-        # -- loss gradient at the output pre-activation z ---------------------------------------
-        if head == HEAD_SQUASH:
-            # train_pass: loss = mean((y - out)^2) over 10 outputs, y = +1 at the label, -1 else;
-            # d loss / d out = 2 (out - y) / 10, then through the head's squashing (dout)
-            for j in range(OUTPUTS):
-                y = one if j == lab else -one
-                dz[j] = (F32(2.0 / OUTPUTS) * (out[j] - y)) * dout[j]
-        else:
-            # train_pass: F.cross_entropy(z, label) -> softmax(z) - onehot(label)
-            zmax = z[0]
-            for j in range(1, OUTPUTS):
-                zmax = max(zmax, z[j])
-            tot = zero
-            for j in range(OUTPUTS):
-                dz[j] = np.float32(math.exp(z[j] - zmax))
-                tot += dz[j]
-            for j in range(OUTPUTS):
-                dz[j] = dz[j] / tot - (one if j == lab else zero)
-        # -- autograd of z = h3 @ outw + outb, then of H3's act --------------------------------
-        for j in range(OUTPUTS):
-            GB4[j] = dz[j]
-        for u in range(H3_UNITS):
-            s = zero
-            for j in range(OUTPUTS):
-                G4[u, j] = h3[u] * dz[j]
-                s += W4[u, j] * dz[j]
-            dh3[u] = s * d3[u]
-        # -- autograd of a3 = h2d @ H3w + H3b: dh2 = sum_u dh3[u] H3w[:, u] (u in order), H3w's
-        # gradient dh3[u] h2d; 8 H2 units at a time over all 30 H3 units
-        for qc in range(0, H2_UNITS, LANES):
-            hq = vload(h2d, qc)
-            acc = vzero(h2d)
-            for u in range(H3_UNITS):
-                gs = vsplat(dh3[u], h2d)
-                acc = vfma(gs, vload(W3T[u], qc), acc)
-                vstore(G3T[u], qc, vmul(gs, hq))
-            vstore(dh2, qc, acc)
-        for u in range(H3_UNITS):
-            GB3[u] = dh3[u]
-        # -- autograd of the dropout mask and H2's act: da2 = dh2 * mask * act'(a2) ---------------
-        if use_mask:
-            for q in range(H2_UNITS):
-                dh2[q] *= mrow[q]
-        for o in range(H2_MAPS):
-            for p in range(P2):
-                g = dh2[o * P2 + p] * d2[o * P2 + p]
-                da2[o, p] = g
-                GB2[o, p] = g
-        _h2_backward(da2, W2, X2T, G2, dX2T, blocks, bruns)
-        _h1_backward(dX2T, dh1pad, d1, da1, X1, G1, GB1)
         # -- optimizer step over the flat parameter vector -----------------------------------------
         step += 1
         if opt == 0:
@@ -1056,7 +1071,8 @@ class _Arena:
             raise MemoryError("fast engine: arena too small")
         out = self.raw[self.off:self.off + n * dt.itemsize].view(dt).reshape(shape)
         out[...] = fill
-        self.off = -(-end // ALIGN) * ALIGN
+        addr = self.raw.ctypes.data
+        self.off = -(-(addr + end) // ALIGN) * ALIGN - addr     # the next cache line
         return out
 
 

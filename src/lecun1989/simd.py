@@ -13,14 +13,16 @@ multiply does; these few operations make that expressible in numba code:
     v = vzero(a)             [0] * 8 in the element type of array a
     v = vfma(a, b, c)        a * b + c lane by lane, fused (one rounding: llvm.fma)
     v = vadd(a, b), vmul(a, b)
-    x = vsum(v)              the sum of the 8 lanes, in a fixed order ((0+4)+(2+6))+((1+5)+(3+7))
+    x = vsum(v)              the sum of the 8 lanes, written as ((0+4)+(2+6))+((1+5)+(3+7))
     v = vhead(v, t)          v with lanes t..7 set to 0 (the partial last chunk of a row)
     v = vmerge(v, w, t)      lanes 0..t-1 of v, lanes t..7 of w
 
 A vector is 8 lanes of the array's element type: <8 x float> (one AVX register) for float32,
-<8 x double> for float64. Every operation is a plain LLVM instruction, so a given machine code
-computes the same result for the same inputs every time, and the order of every sum is the one
-written in the kernel.
+<8 x double> for float64. Each operation is one LLVM instruction (vfma: a call of llvm.fma, one
+rounding, which no optimisation splits or reorders). In a function compiled with numba's fastmath
+these instructions get its fast-math flags like every other float operation, so LLVM may
+reassociate a chain of vadd's held in registers; a given machine code still computes the same
+result for the same inputs every time.
 """
 
 from __future__ import annotations

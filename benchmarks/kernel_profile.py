@@ -31,12 +31,9 @@ JIT = dict(F.JIT, cache=False)
 
 
 def _images(n: int) -> np.ndarray:
-    try:
-        from lecun1989.data import load_dataset
-        x = load_dataset("mnist1989").train.x[:n]
-    except Exception:  # noqa: BLE001 - any failure falls back to random digits
-        x = np.random.default_rng(0).uniform(-1, 1, (n, 1, 16, 16))
-    return np.ascontiguousarray(np.asarray(x, np.float32).reshape(-1, 16, 16))
+    """The first n training digits of speed.py's data (mnist1989, else random digits)."""
+    from speed import _data
+    return np.ascontiguousarray(_data()[0][:n].numpy().reshape(-1, 16, 16))
 
 
 def main(argv=None) -> dict:

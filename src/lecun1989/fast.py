@@ -78,7 +78,7 @@ OPT = {"sgd": 0, "adamw": 1, "sdlm": 2}
 MSE_D2 = 2.0 / OUTPUTS                      # sdlm.MSE_D2: d2/dyhat2 of the mean over 10 outputs
 # torch.optim.AdamW defaults (lr is given per pass)
 ADAM_BETA1, ADAM_BETA2, ADAM_EPS, ADAM_WD = 0.9, 0.999, 1e-8, 1e-2
-ALIGN_ELEMS = 16                            # parameters start on 64-byte lines (16 float32)
+ALIGN = 64                                  # bytes: a cache line (arrays and parameters start on one)
 
 # fastmath without nnan/ninf: a diverging run must still produce NaN/inf, as the reference does.
 # reassoc lets LLVM vectorize reductions; contract lets it fuse multiply-adds. Both are decided at
@@ -923,9 +923,10 @@ class FastEngine:
         sizes = [int(np.prod(s)) for s in PARAM_SHAPES.values()]
         # each parameter starts on a cache line (the gaps stay 0: every optimizer maps a zero
         # weight with a zero gradient to zero)
+        per_line = ALIGN // self.dtype.itemsize
         offsets = [0]
         for size in sizes:
-            offsets.append(offsets[-1] + -(-size // ALIGN_ELEMS) * ALIGN_ELEMS)
+            offsets.append(offsets[-1] + -(-size // per_line) * per_line)
         total = offsets[-1]
         dt = self.dtype
         self.arena = arena = _Arena()
@@ -1045,8 +1046,6 @@ def _images(x, dtype) -> np.ndarray:
     a = a.reshape(a.shape[0], IMAGE, IMAGE)
     return np.ascontiguousarray(a, dtype=dtype)
 
-
-ALIGN = 64                                  # bytes: a cache line
 
 
 class _Arena:

@@ -203,6 +203,26 @@ def test_full_pass_matches_reference_on_real_data():
         assert abs(e_ref - e_fast) <= 0.001, f"{split}: torch {e_ref:.4f} vs fast {e_fast:.4f}"
 
 
+def test_the_compile_workers_build_exactly_what_the_kernel_calls():
+    """fast.ensure_compiled splits the functions `_kernel` calls between two processes
+    (`_leaf_calls`); each must be compiled with the argument types `_kernel` calls it with, or
+    `_kernel`'s compile would build a second version (correct, but the split would save nothing)."""
+    import numba
+    from numba import typeof
+    called = {n for n in fast._kernel.py_func.__code__.co_names
+              if isinstance(getattr(fast, n, None), numba.core.registry.CPUDispatcher)}
+    calls = fast._leaf_calls(fast.FastEngine(Config(), None))
+    assert {d.py_func.__name__ for group in calls.values() for d, _ in group} == called
+    for group in calls.values():
+        for disp, args in group:
+            try:
+                index = disp._cache._cache_file._load_index()
+            except AttributeError:
+                pytest.skip("numba's cache internals changed")
+            sigs = [key[0] for key in index]
+            assert sigs == [tuple(typeof(a) for a in args)], disp.py_func.__name__
+
+
 def test_a_fresh_install_repeats_the_numbers_of_a_cached_one(tmp_path):
     """numba's freshly compiled code and its cached code do not round alike; the engine always
     runs the cached code (fast.ensure_compiled), so the first run on a new machine or install

@@ -39,19 +39,23 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 from numba import njit
 
 from .config import Config
 from .simd import LANES, vadd, vfma, vget, vhead, vload, vmerge, vmul, vsplat, vstore, vsum8, vzero
 
 log = logging.getLogger(__name__)
-from .model import (BACKGROUND, H1_MAPS, H1_SIDE, H2_BLOCKS, H2_FAN_MAPS, H2_MAPS, H2_SIDE,
-                    H2_UNITS, H3_UNITS, IMAGE, KERNEL, OUTPUTS, PAD, PARAM_SHAPES,
-                    SCALED_TANH_A, SCALED_TANH_S, STRIDE, Net1989)
+# (torch is imported where tensors are made, so that the compile workers start without it)
+if TYPE_CHECKING:
+    import torch
+
+    from .model import Net1989
+from .geometry import (BACKGROUND, H1_MAPS, H1_SIDE, H2_BLOCKS, H2_FAN_MAPS, H2_MAPS, H2_SIDE,
+                       H2_UNITS, H3_UNITS, IMAGE, KERNEL, OUTPUTS, PAD, PARAM_SHAPES,
+                       SCALED_TANH_A, SCALED_TANH_S, STRIDE)
 
 # -- geometry, derived from model.py -----------------------------------------------------------
 TAPS = KERNEL * KERNEL                      # 25 kernel taps
@@ -910,7 +914,7 @@ class FastEngine:
 
     name = "fast"
 
-    def __init__(self, cfg: Config, model: Net1989, *, dtype=np.float32) -> None:
+    def __init__(self, cfg: Config, model: Net1989 | None, *, dtype=np.float32) -> None:
         ensure_compiled()
         self.cfg = cfg
         self.dtype = np.dtype(dtype)
@@ -948,7 +952,8 @@ class FastEngine:
             self.g[name] = self.grad[off:off + size].reshape(_INTERNAL[name])
             self.hxv[name] = self.hx[off:off + size].reshape(_INTERNAL[name])
             self.hv[name] = self.hdiag[off:off + size].reshape(_INTERNAL[name])
-        self.load_state_dict(model.state_dict())
+        if model is not None:                # (None: zero weights, for compiling)
+            self.load_state_dict(model.state_dict())
         self.blocks, self.bruns = h2_blocks()
         self.buf = _buffers(dt, self.arena)
 
@@ -1004,7 +1009,7 @@ class FastEngine:
                    progress: Callable[[int], None] | None = None) -> None:
         X = _images(x, self.dtype)
         n = X.shape[0]
-        lab = np.ascontiguousarray(torch.as_tensor(labels).cpu().numpy(), dtype=np.int64)
+        lab = np.ascontiguousarray(_numpy(labels), dtype=np.int64)
         use_shift = shifts is not None
         sh = np.ascontiguousarray(shifts, dtype=np.int64) if use_shift else np.zeros((1, 2), np.int64)
         use_mask = masks is not None
@@ -1027,11 +1032,13 @@ class FastEngine:
         X = _images(x, self.dtype)
         result = np.empty((X.shape[0], OUTPUTS), self.dtype)
         self._call(MODE_PREDICT, X, result=result)
+        import torch
         return torch.from_numpy(result.astype(np.float32, copy=False))
 
 
 def _to_model(views: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     """Internal layout -> {name: float32 tensor of the model's shape} (a copy)."""
+    import torch
     out = {}
     for name, shape in PARAM_SHAPES.items():
         w = views[name]
@@ -1041,8 +1048,16 @@ def _to_model(views: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return out
 
 
+def _numpy(x) -> np.ndarray:
+    """A torch tensor (or anything array-like) as a numpy array."""
+    if isinstance(x, np.ndarray):
+        return x
+    import torch
+    return torch.as_tensor(x).detach().cpu().numpy()
+
+
 def _images(x, dtype) -> np.ndarray:
-    a = torch.as_tensor(x).detach().cpu().numpy()
+    a = _numpy(x)
     a = a.reshape(a.shape[0], IMAGE, IMAGE)
     return np.ascontiguousarray(a, dtype=dtype)
 
@@ -1128,8 +1143,47 @@ def _cache_is_current() -> bool | None:
     return os.path.exists(index) and os.path.getmtime(index) >= os.path.getmtime(__file__)
 
 
+def _leaf_calls(eng: "FastEngine") -> dict[str, list]:
+    """Every function `_kernel` calls, with arguments of the types `_kernel` calls it with,
+    in two groups of about equal compile time: {"forward": [(dispatcher, args)], "backward": [...]}."""
+    b = eng.buf
+    W1, B1, W2, B2, W3T, B3, W4, B4 = eng._params()
+    G1, GB1, G2, _, _, _, _, _ = eng._grads()
+    xpad, X1, a1, h1, d1, h1pad, X2T, a2, h2, d2, h2d, a3, h3, d3, z, out, dout = b.forward
+    dz, dh3, dh2, da2, dX2T, dh1pad, da1 = b.train[len(b.forward):]
+    W2sq, X1sq, X2Tsq = b.sq
+    img = np.zeros((1, IMAGE, IMAGE), eng.dtype)[0]         # X[e] of the (N, 16, 16) images
+    blocks, bruns = eng.blocks, eng.bruns
+    return {
+        "forward": [(_forward, (img, 0, 0, b.no_masks[0], False, 0, 0, True, *eng._params(),
+                                blocks, bruns, *b.forward)),
+                    (_adamw, (eng.theta, eng.grad, eng.madam, eng.vadam, 0.0, 1))],
+        "backward": [(_gn_backward, (0, W2, W3T, W4, blocks, bruns, *eng._hx(), W2sq, X1sq, X2Tsq,
+                                     X1, d1, X2T, d2, h2d, h3, d3, z, dout, dz, dh3, dh2, da2,
+                                     dX2T, dh1pad, da1)),
+                     (_h2_backward, (da2, W2, X2T, G2, dX2T, blocks, bruns)),
+                     (_h1_backward, (dX2T, dh1pad, d1, da1, X1, G1, GB1))],
+    }
+
+
+def _compile_group(group: str) -> None:
+    """In a compiling child: compile (and cache) one group of `_leaf_calls` without running it.
+    The "forward" child then waits for a line on stdin (sent when the "backward" child has
+    finished) and compiles `_kernel`, which loads the backward group from the cache."""
+    import sys
+    from numba import typeof
+    eng = FastEngine(Config(), None)
+    for disp, args in _leaf_calls(eng)[group]:
+        disp.compile(tuple(typeof(a) for a in args))
+    if group == "forward":
+        sys.stdin.readline()
+        warm_up()
+
+
 def ensure_compiled() -> None:
-    """Make sure this process will load the kernels from the on-disk cache (see above)."""
+    """Make sure this process will load the kernels from the on-disk cache (see above). With an
+    outdated cache, two child processes compile: the functions `_kernel` calls are split between
+    them (`_leaf_calls`), then one of them compiles `_kernel` itself."""
     global _ENSURED
     import os
     import subprocess
@@ -1141,22 +1195,27 @@ def ensure_compiled() -> None:
         log.info("compiling the fast engine (first use on this install; cached afterwards) ...")
         t0 = time.perf_counter()
         env = {**os.environ, _CHILD_ENV: "1"}
-        subprocess.run([sys.executable, "-c", "from lecun1989.fast import warm_up; warm_up()"],
-                       env=env, check=False, stdout=subprocess.DEVNULL)
+
+        def child(group, **kw):
+            code = f"from lecun1989.fast import _compile_group; _compile_group({group!r})"
+            return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, **kw)
+        back = child("backward")
+        main = child("forward", stdin=subprocess.PIPE)
+        back.wait()
+        main.communicate(b"go\n")
         log.info("compiled the fast engine in %.1f s", time.perf_counter() - t0)
 
 
 def warm_up() -> float:
-    """Compile (or load from the on-disk cache) every kernel for float32; returns the seconds."""
+    """Compile (or load from the on-disk cache) every kernel for float32; returns the seconds.
+    (numpy in, no torch: the compile workers do not import it.)"""
     global _COMPILE_SECONDS
     t0 = time.perf_counter()
-    from .model import NetConfig
-    cfg = Config()
-    eng = FastEngine(cfg, Net1989(NetConfig(), seed=0))
-    x = torch.zeros((2, 1, IMAGE, IMAGE))
-    eng.train_pass(x, torch.zeros(2, dtype=torch.int64), 0.0)
-    eng.estimate_hessian(x)
-    eng.predict(x)
+    eng = FastEngine(Config(), None)
+    x = np.zeros((2, IMAGE, IMAGE), np.float32)
+    eng.train_pass(x, np.zeros(2, np.int64), 0.0)
+    eng._call(MODE_HESSIAN, x)
+    eng._call(MODE_PREDICT, x, result=np.zeros((2, OUTPUTS), np.float32))
     dt = time.perf_counter() - t0
     if _COMPILE_SECONDS is None:
         _COMPILE_SECONDS = dt

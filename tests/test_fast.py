@@ -97,6 +97,25 @@ def test_predict_matches_model_forward(activation, head):
     assert float((got - want).abs().max()) <= 1e-5
 
 
+@pytest.mark.parametrize("activation", ["tanh", "scaled-tanh", "relu"])
+@pytest.mark.parametrize("layer", ["H1w", "H2w", "H3w", "outw"])
+def test_a_nan_weight_gives_nan_outputs_as_in_the_reference(activation, layer):
+    """A diverged weight must show as NaN in the outputs (and so in the loss), as the model's
+    forward gives it: the activations' clamps and the ReLU let NaN through."""
+    cfg = Config(activation=activation)
+    model = Net1989(net_config(cfg), seed=3)
+    state = model.state_dict()
+    state[layer].view(-1)[0] = float("nan")
+    model.load_state_dict(state)
+    eng = fast.FastEngine(cfg, model)
+    x, _ = _digits(20, seed=1)
+    model.eval()
+    with torch.no_grad():
+        want = torch.isnan(model(x))
+    assert want.any()
+    assert torch.equal(torch.isnan(eng.predict(x)), want)
+
+
 @pytest.mark.parametrize("activation,head", list(itertools.product(("tanh", "scaled-tanh", "relu"),
                                                                    ("tanh", "linear"))))
 def test_hessian_diagonal_matches_gn_diagonal(activation, head):

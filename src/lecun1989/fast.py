@@ -138,8 +138,9 @@ def fit_tanh_rational(clamp: float = TANH_CLAMP, iters: int = 300):
 def tanh_rational(a):
     """tanh(a) in float64 (see the comment above TANH_CLAMP)."""
     x = np.float64(a)
-    x = x if x < _CL else _CL
-    x = x if x > -_CL else -_CL
+    # clamp, written so that NaN passes through (a NaN pre-activation must give NaN, as torch's does)
+    x = _CL if x > _CL else x
+    x = -_CL if x < -_CL else x
     u = x * x
     num = (((_P4 * u + _P3) * u + _P2) * u + _P1) * u + 1.0
     den = (((_Q4 * u + _Q3) * u + _Q2) * u + _Q1) * u + 1.0
@@ -173,9 +174,8 @@ def _activate(a, h, dh, act, deriv):
         zero = F32(0.0)
         for i in range(a.size):
             v = a[i]
-            pos = v > zero
-            h[i] = v if pos else zero
-            dh[i] = one if pos else zero
+            h[i] = zero if v <= zero else v     # relu(NaN) = NaN, as torch.relu
+            dh[i] = one if v > zero else zero
     else:
         sas = SA * SS
         if deriv:

@@ -166,16 +166,24 @@ def test_progress_counts_every_example():
     assert sum(seen) == 2500
 
 
-def test_tanh_rational_accuracy():
-    """The vectorized tanh is within 2 float32 ulp of the exact tanh, and saturates at +-1."""
-    a = np.concatenate([np.linspace(-12, 12, 200001), np.linspace(-1e-3, 1e-3, 2001)]).astype(np.float32)
+@pytest.mark.parametrize("kind,max_ulp,mean_ulp", [("float32", 5.5, 1.0), ("float64", 1.0, 0.3)])
+def test_tanh_rational_accuracy(kind, max_ulp, mean_ulp):
+    """The engine's tanh (the rational in float32 arithmetic) is within 5.5 float32 ulp of the
+    exact tanh (0.7 on average); the same rational in float64, rounded, within 1 ulp. Both
+    saturate at +-1."""
+    a = np.concatenate([np.linspace(-12, 12, 400001), np.geomspace(1e-6, 12, 100001),
+                        -np.geomspace(1e-6, 12, 100001)]).astype(np.float32)
     out = np.empty_like(a)
-    fast.tanh_array(a, out, False)
+    fast.tanh_array(a, out, fast.TANH_KINDS[kind])
     got = out.astype(np.float64)
     want = np.tanh(a.astype(np.float64))
     ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
-    assert np.max(np.abs(got - want) / ulp) <= 2.0
+    err = np.abs(got - want) / ulp
+    assert err.max() <= max_ulp and err.mean() <= mean_ulp, (err.max(), err.mean())
     assert np.max(np.abs(got)) <= 1.0
+    nan = np.array([np.nan], np.float32)
+    fast.tanh_array(nan, out[:1], fast.TANH_KINDS[kind])
+    assert np.isnan(out[0])
 
 
 def test_h2_blocks_follow_the_model_table():

@@ -230,26 +230,6 @@ def test_full_pass_matches_reference_on_real_data():
         assert abs(e_ref - e_fast) <= 0.001, f"{split}: torch {e_ref:.4f} vs fast {e_fast:.4f}"
 
 
-def test_the_compile_workers_build_exactly_what_the_kernel_calls():
-    """fast.ensure_compiled splits the functions `_kernel` calls between two processes
-    (`_leaf_calls`); each must be compiled with the argument types `_kernel` calls it with, or
-    `_kernel`'s compile would build a second version (correct, but the split would save nothing)."""
-    import numba
-    from numba import typeof
-    called = {n for n in fast._kernel.py_func.__code__.co_names
-              if isinstance(getattr(fast, n, None), numba.core.registry.CPUDispatcher)}
-    calls = fast._leaf_calls(fast.FastEngine(Config(), None))
-    assert {d.py_func.__name__ for group in calls.values() for d, _ in group} == called
-    for group in calls.values():
-        for disp, args in group:
-            try:
-                index = disp._cache._cache_file._load_index()
-            except AttributeError:
-                pytest.skip("numba's cache internals changed")
-            sigs = [key[0] for key in index]
-            assert sigs == [tuple(typeof(a) for a in args)], disp.py_func.__name__
-
-
 def test_a_fresh_install_repeats_the_numbers_of_a_cached_one(tmp_path):
     """numba's freshly compiled code and its cached code do not round alike; the engine always
     runs the cached code (fast.ensure_compiled), so the first run on a new machine or install
@@ -267,3 +247,21 @@ def test_a_fresh_install_repeats_the_numbers_of_a_cached_one(tmp_path):
     second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0 and second.returncode == 0, first.stderr[-2000:] + second.stderr[-2000:]
     assert first.stdout.split()[-1] == second.stdout.split()[-1]
+    # The first run compiled in two child processes (fast.ensure_compiled), splitting the functions
+    # `_kernel` calls between them (fast._leaf_calls). Each must have been compiled with the
+    # argument types `_kernel` calls it with - else `_kernel`'s compile would have built a second
+    # version of it (correct, but the split would save nothing): one cache entry per signature.
+    check = ("import numba; from numba import typeof; from lecun1989 import fast;"
+             "called = {n for n in fast._kernel.py_func.__code__.co_names"
+             " if isinstance(getattr(fast, n, None), numba.core.registry.CPUDispatcher)};"
+             "calls = [c for g in fast._leaf_calls(fast.FastEngine(fast.Config(), None)).values() for c in g];"
+             "assert {d.py_func.__name__ for d, _ in calls} == called, called;"
+             "want = {}\n"
+             "for d, args in calls: want.setdefault(d, set()).add(tuple(typeof(a) for a in args))\n"
+             "for d, sigs in want.items():"
+             " got = [k[0] for k in d._cache._cache_file._load_index()];"
+             " assert sorted(map(str, got)) == sorted(map(str, sigs)), (d.py_func.__name__, got)\n"
+             "print('ok')")
+    third = subprocess.run([sys.executable, "-c", check], env={**env, "LECUN1989_FAST_COMPILING": "1"},
+                           capture_output=True, text=True, timeout=600)
+    assert third.returncode == 0 and third.stdout.split()[-1] == "ok", third.stderr[-2000:]

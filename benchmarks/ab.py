@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ def main(argv=None) -> dict:
     from speed import _data
     from lecun1989.config import Config
     from lecun1989.model import Net1989
-    from lecun1989.train import net_config
+    from lecun1989.train import net_config, write_json
     xtr, ytr, xte, _, data_name = _data()
     x, y = xtr[:args.examples], ytr[:args.examples]
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,9 +80,7 @@ def main(argv=None) -> dict:
               f"{args.rev} best {min(b):.2f} median {np.median(b):.2f} | this/{args.rev}: "
               f"best {res[f'{part}_ratio_best']:.3f}, median {res[f'{part}_ratio_median']:.3f}")
     if args.json:
-        with open(args.json + ".tmp", "w") as f:
-            json.dump(res, f, indent=2)
-        os.replace(args.json + ".tmp", args.json)
+        write_json(Path(args.json), res)
     return res
 
 

@@ -12,11 +12,11 @@ so their sum is a little below the whole step: the gap is what they cost each ot
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,8 +24,8 @@ from numba import njit
 
 from lecun1989 import fast as F
 from lecun1989.config import Config
-from lecun1989.model import H1_MAPS, H2_UNITS, H3_UNITS, OUTPUTS, Net1989
-from lecun1989.train import net_config
+from lecun1989.model import Net1989
+from lecun1989.train import net_config, write_json
 
 JIT = dict(F.JIT, cache=False)
 
@@ -164,10 +164,7 @@ def main(argv=None) -> dict:
                         "numpy": np.__version__, "numba": numba.__version__}}
     print(f"load average {os.getloadavg()[0]:.2f}; python {res['versions']['python']}, numba {numba.__version__}")
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(res, f, indent=1)
-        os.replace(tmp, args.json)
+        write_json(Path(args.json), res)
     return res
 
 

@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"; the anchor script's loop: ~{r['anchor_script_estimate_s'] / 3600:.1f} h")
         print(line, flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(reports, indent=2) + "\n")
+        from lecun1989.train import write_json
+        write_json(Path(args.json), reports)
     return 0
 
 

@@ -33,6 +33,7 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -176,9 +177,7 @@ def main(argv=None) -> dict:
         res["compile_cached_s"] = ct["cached"]["wall_s"]
         res["compile_cached_cpu_s"] = ct["cached"]["cpu_s"]
     if args.compile_only:
-        for k, v in res.items():
-            print(f"{k:24s} {v:.4g}" if isinstance(v, float) else f"{k:24s} {v}")
-        return res
+        return _report(res, args.json)
     res["sgemm_gflops"] = sgemm_gflops()
     res["flop_limit_23pass_s"] = FLOPS_23 / (res["sgemm_gflops"] * 1e9)
     reps = max(1, args.repeats)
@@ -212,12 +211,16 @@ def main(argv=None) -> dict:
     res["versions"] = {"python": platform.python_version(), "torch": torch.__version__,
                        "numpy": np.__version__, "numba": numba.__version__}
     res["wall_s"] = time.perf_counter() - t
+    return _report(res, args.json)
+
+
+def _report(res: dict, path: str | None) -> dict:
+    """Print every figure, one per line, and write them to `path` (atomically) when given."""
     for k, v in res.items():
         print(f"{k:24s} {v:.4g}" if isinstance(v, float) else f"{k:24s} {v}")
-    if args.json:
-        with open(args.json + ".tmp", "w") as f:
-            json.dump(res, f, indent=2)
-        os.replace(args.json + ".tmp", args.json)
+    if path:
+        from lecun1989.train import write_json
+        write_json(Path(path), res)
     return res
 
 

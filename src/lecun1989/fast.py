@@ -1248,8 +1248,8 @@ def warm_up() -> float:
     eng = FastEngine(Config(), None)
     x = np.zeros((2, IMAGE, IMAGE), np.float32)
     eng.train_pass(x, np.zeros(2, np.int64), 0.0)
-    eng._call(MODE_HESSIAN, x)
-    eng._call(MODE_PREDICT, x, result=np.zeros((2, OUTPUTS), np.float32))
+    eng.estimate_hessian(x)
+    eng._call(MODE_PREDICT, x, result=np.zeros((2, OUTPUTS), np.float32))   # (predict makes a tensor)
     dt = time.perf_counter() - t0
     if _COMPILE_SECONDS is None:
         _COMPILE_SECONDS = dt

@@ -97,6 +97,26 @@ def test_predict_matches_model_forward(activation, head):
     assert float((got - want).abs().max()) <= 1e-5
 
 
+@pytest.mark.parametrize("activation,head", list(itertools.product(("tanh", "scaled-tanh", "relu"),
+                                                                   ("tanh", "linear"))))
+def test_batched_predict_is_the_per_example_forward_bit_for_bit(activation, head):
+    """Prediction runs 8 examples at a time (fast._predict_kernel) with every sum in the order of
+    the training forward (one example at a time): the outputs must be equal, not just close -
+    for any count of examples (a last, partial group of 8) and weights away from the init."""
+    cfg = Config(activation=activation, head=head)
+    eng = fast.FastEngine(cfg, Net1989(net_config(cfg), seed=5))
+    rng = np.random.default_rng(5)
+    for v in eng.p.values():
+        v += rng.normal(0.0, 0.1, v.shape).astype(v.dtype)
+    x, _ = _digits(203, seed=2)
+    X = fast._images(x, np.float32)
+    for n in (1, 7, 8, 9, 203):
+        got = eng.predict_numpy(X[:n])
+        want = eng.predict_numpy(X[:n], per_example=True)
+        assert got.shape == (n, 10)
+        assert np.array_equal(got, want), f"n={n}: max difference {np.abs(got - want).max():.3g}"
+
+
 @pytest.mark.parametrize("activation", ["tanh", "scaled-tanh", "relu"])
 @pytest.mark.parametrize("layer", ["H1w", "H2w", "H3w", "outw"])
 def test_a_nan_weight_gives_nan_outputs_as_in_the_reference(activation, layer):
@@ -200,7 +220,8 @@ def test_every_array_starts_on_a_cache_line_with_slack_after_it():
     elements of memory after its end, inside the engine's one block (fast._Arena)."""
     eng = fast.FastEngine(Config(), Net1989(seed=0))
     b = eng.buf
-    buffers = [eng.theta, eng.grad, eng.madam, eng.vadam, eng.hdiag, eng.coef, eng.hx, *b.train, *b.sq]
+    buffers = [eng.theta, eng.grad, eng.madam, eng.vadam, eng.hdiag, eng.coef, eng.hx, *b.train, *b.sq,
+               *b.predict]
     lo = eng.arena.raw.ctypes.data
     hi = lo + eng.arena.raw.size
     for a in buffers + list(eng.p.values()) + list(eng.g.values()):
@@ -240,7 +261,8 @@ def test_a_fresh_install_repeats_the_numbers_of_a_cached_one(tmp_path):
     code = ("import hashlib, torch; from lecun1989.config import Config; from lecun1989 import train as T;"
             "from lecun1989.data import load_dataset; d = load_dataset('mnist1989');"
             "r = T.run(Config(passes=1, train_size=300), engine='fast', data=d, progress=False);"
-            "print(hashlib.sha256(b''.join(r.state[k].numpy().tobytes() for k in sorted(r.state))).hexdigest())")
+            "print(hashlib.sha256(b''.join(r.state[k].numpy().tobytes() for k in sorted(r.state))"
+            " + repr(r.records).encode()).hexdigest())")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
     env.pop("LECUN1989_FAST_COMPILING", None)
     first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)

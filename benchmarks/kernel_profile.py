@@ -1,5 +1,5 @@
-"""Where the fast engine's time goes: each kernel of one training example and of one evaluated
-example, timed in isolation (a compiled loop calling it many times on real buffers), in one process.
+"""Where the fast engine's time goes: each kernel of one training example and of prediction
+(8 examples at a time), timed in isolation (a compiled loop calling it many times on real buffers), in one process.
 
     PYTHONPATH=src python benchmarks/kernel_profile.py [--reps N] [--json PATH]
 
@@ -48,7 +48,7 @@ def main(argv=None) -> dict:
     X = _images(2048)
     b = eng.buf
     (xpad, X1, a1, h1, d1, h1pad, X2T, a2, h2, d2, h2d, a3, h3, d3, z, out, dout,
-     dz, dh3, dh2, da2, dX2T, dh1pad, da1) = b.train
+     dz, dh3, dh2, da2, dX2T, da1) = b.train
     W1, B1, W2, B2, W3T, B3, W4, B4 = eng._params()
     G1, GB1, G2, GB2, G3T, GB3, G4, GB4 = eng._grads()
     blocks, bruns = eng.blocks, eng.bruns
@@ -93,15 +93,39 @@ def main(argv=None) -> dict:
             F._h2_backward(da2, W2, X2T, G2, dX2T, blocks, bruns)
 
     @njit(**JIT)
-    def t_h1b(n, dX2T, dh1pad, d1, da1, X1, G1, GB1):
+    def t_h1b(n, dX2T, d1, da1, X1, G1, GB1):
         for i in range(n):
-            F._h1_backward(dX2T, dh1pad, d1, da1, X1, G1, GB1)
+            F._h1_backward(dX2T, d1, da1, X1, G1, GB1)
 
     @njit(**JIT)
     def t_sgd(n, theta, grad):
         for i in range(n):
             for t in range(theta.size):
                 theta[t] -= np.float32(1e-9) * grad[t]
+
+    # prediction, 8 examples at a time (fast._predict_kernel's pieces; times per example below)
+    (W2s, xb, a1b, h1b, dscr, h1p, S, bt, T, a2b, h2b, a3b, h3b, zb, outb) = b.predict
+    swcol, soffs, scnt = eng.slots
+
+    @njit(**JIT)
+    def t_binput(n, X, xb):
+        for i in range(n):
+            F._batch_input(X, 0, xb)
+
+    @njit(**JIT)
+    def t_bh1(n, W1, B1, xb, a1b):
+        for i in range(n):
+            F._batch_h1(W1, B1, xb, a1b)
+
+    @njit(**JIT)
+    def t_bh2(n, W2s, B2, blocks, soffs, scnt, h1p, S, bt, T, a2b):
+        for i in range(n):
+            F._batch_h2(W2s, B2, blocks, soffs, scnt, h1p, S, bt, T, a2b)
+
+    @njit(**JIT)
+    def t_bh3(n, W3T, B3, h2b, S, bt, T, a3b):
+        for i in range(n):
+            F._batch_h3(W3T, B3, h2b, S, bt, T, a3b)
 
     def timed(fn, *a, reps=args.reps):
         fn(1, *a)
@@ -128,15 +152,24 @@ def main(argv=None) -> dict:
         ("H2 backward, weight + input gradients (_h2_backward)",
          timed(t_h2b, da2, W2, X2T, G2, dX2T, blocks, bruns), 76800, "train"),
         ("H1 backward, col2im + H1w gradient (_h1_backward)",
-         timed(t_h1b, dX2T, dh1pad, d1, da1, X1, G1, GB1), 19200, "train"),
+         timed(t_h1b, dX2T, d1, da1, X1, G1, GB1), 19200, "train"),
         ("SGD step over 9,760 weights", timed(t_sgd, eng.theta.copy(), eng.grad), 0, "train"),
+    ]
+    eng.predict_numpy(X[:16])                   # fills the H2 weights in slot order (W2s)
+    nh1 = a1b.size
+    brows = [  # per example: the time of a call over 8 examples / 8
+        ("input, transposed and padded (_batch_input)", timed(t_binput, X, xb) / 8, 0),
+        ("H1 forward (_batch_h1)", timed(t_bh1, W1, B1, xb, a1b) / 8, 19200),
+        ("H1 activation, 768 units x 8", timed(t_act, a1b, h1b, dscr[:nh1], act) / 8, 0),
+        ("H2 forward (_batch_h2)", timed(t_bh2, W2s, B2, blocks, soffs, scnt, h1p, S, bt, T, a2b) / 8, 38400),
+        ("H3 forward (_batch_h3)", timed(t_bh3, W3T, B3, h2b, S, bt, T, a3b) / 8, 5760),
     ]
     # the whole thing on real digits, through the engine's own entry point
     xt = torch.from_numpy(X).reshape(-1, 1, 16, 16)
     y = torch.zeros(X.shape[0], dtype=torch.int64)
     eng.train_pass(xt[:16], y[:16], 1e-9)
     eng.predict(xt[:16])
-    best_train = best_eval = float("inf")
+    best_train = best_eval = best_eval1 = float("inf")
     for _ in range(3):
         t = time.perf_counter()
         eng.train_pass(xt, y, 1e-9)
@@ -144,6 +177,9 @@ def main(argv=None) -> dict:
         t = time.perf_counter()
         eng.predict(xt)
         best_eval = min(best_eval, (time.perf_counter() - t) / X.shape[0] * 1e6)
+        t = time.perf_counter()
+        eng.predict_numpy(X, per_example=True)
+        best_eval1 = min(best_eval1, (time.perf_counter() - t) / X.shape[0] * 1e6)
     total = sum(r[1] for r in rows)
     fwd = sum(r[1] for r in rows if r[3] == "both")
     print(f"{'kernel':56s} {'us':>6s} {'share':>6s} {'MACs':>7s} {'GMAC/s':>7s}")
@@ -153,11 +189,22 @@ def main(argv=None) -> dict:
     print(f"{'sum of the pieces (the output layer, loss and H3 backward are not listed)':56s} {total:6.2f}")
     print(f"whole training step, measured: {best_train:.2f} us per example "
           f"({171780 / best_train / 1e3:.1f} GMAC/s over 171,780 multiply-adds)")
-    print(f"whole evaluated example, measured: {best_eval:.2f} us (forward pieces sum to {fwd:.2f} us; "
-          f"{63660 / best_eval / 1e3:.1f} GMAC/s over 63,660 multiply-adds)")
+    print(f"one example at a time (MODE_PREDICT), measured: {best_eval1:.2f} us per example "
+          f"(forward pieces above sum to {fwd:.2f} us)")
+    print()
+    print(f"{'prediction, 8 examples at a time (per example)':56s} {'us':>6s} {'share':>6s} {'MACs':>7s} {'GMAC/s':>7s}")
+    btotal = sum(r[1] for r in brows)
+    for name, us, macs in brows:
+        rate = f"{macs / us / 1e3:7.1f}" if macs else "      -"
+        print(f"{name:56s} {us:6.2f} {us / btotal:6.1%} {macs:7d} {rate}")
+    print(f"{'sum of the pieces (pad copy, H2/H3/out activations, output layer not listed)':56s} {btotal:6.2f}")
+    print(f"whole evaluated example (FastEngine.predict), measured: {best_eval:.2f} us "
+          f"({63660 / best_eval / 1e3:.1f} GMAC/s over 63,660 multiply-adds)")
     import numba
     res = {"rows": [{"kernel": n, "us": u, "macs": m, "part": p} for n, u, m, p in rows],
+           "predict_rows": [{"kernel": n, "us": u, "macs": m} for n, u, m in brows],
            "train_step_us": best_train, "eval_example_us": best_eval,
+           "eval_example_one_at_a_time_us": best_eval1,
            "machine": {"platform": platform.platform(), "cores": os.cpu_count(),
                        "loadavg_1min": os.getloadavg()[0]},
            "versions": {"python": sys.version.split()[0], "torch": torch.__version__,

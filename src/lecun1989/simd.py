@@ -16,6 +16,7 @@ multiply does; these few operations make that expressible in numba code:
     x = vsum(v)              the sum of the 8 lanes, written as ((0+4)+(2+6))+((1+5)+(3+7))
     v = vhead(v, t)          v with lanes t..7 set to 0 (the partial last chunk of a row)
     v = vmerge(v, w, t)      lanes 0..t-1 of v, lanes t..7 of w
+    v = vband(v, lo, hi)     v with the lanes outside lo..hi-1 set to 0
 
 A vector is 8 lanes of the array's element type: <8 x float> (one AVX register) for float32,
 <8 x double> for float64. Each operation is one LLVM instruction (vfma: a call of llvm.fma, one
@@ -188,6 +189,20 @@ def vhead(typingctx, v, t):
         zero = ir.Constant(x.type, [ir.Constant(x.type.element, 0.0)] * LANES)
         return builder.select(_lanes_below(builder, args[1]), x, zero)
     return v(v, types.intp), codegen
+
+
+@intrinsic
+def vband(typingctx, v, lo, hi):
+    """v with the lanes outside lo..hi-1 set to zero (lo and hi may lie outside 0..8)."""
+    if not isinstance(v, VecType):
+        raise TypeError("simd: vband expects a vector")
+
+    def codegen(context, builder, sig, args):
+        x = args[0]
+        zero = ir.Constant(x.type, [ir.Constant(x.type.element, 0.0)] * LANES)
+        inside = builder.and_(builder.not_(_lanes_below(builder, args[1])), _lanes_below(builder, args[2]))
+        return builder.select(inside, x, zero)
+    return v(v, types.intp, types.intp), codegen
 
 
 @intrinsic

@@ -753,7 +753,7 @@ MODE_TRAIN, MODE_PREDICT, MODE_HESSIAN = 0, 1, 2
 
 @njit(**JIT)
 def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, out_act, opt,
-            step0, theta, grad, madam, vadam, hdiag, coef, hx, hacc, mu, running, result,
+            step0, h3lo, h3hi, theta, grad, madam, vadam, hdiag, coef, hx, hacc, mu, running, result,
             blocks, bruns, W1, B1, W2, B2, W3T, B3, W4, B4,
             G1, GB1, G2, GB2, G3T, GB3, G4, GB4,
             H1, HB1, H2, HB2, H3T, HB3, H4, HB4, W2sq, X1sq, X2Tsq,
@@ -787,6 +787,7 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, 
     # Round 0: prediction, the training step, or (MODE_HESSIAN) the example's diagonal; round 1
     # (sdlm with a running average only): the example's diagonal with the weights after the step.
     rounds = 2 if (mode == MODE_TRAIN and opt == 2 and running > 0.0) else 1
+    sgd_h3 = mode == MODE_TRAIN and opt == 0
     deriv = mode != MODE_PREDICT
     for it in range(n * rounds):
         e = it // rounds
@@ -837,14 +838,22 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, 
                     s += W4[u, j] * dz[j]
                 dh3[u] = s * d3[u]
             # -- autograd of a3 = h2d @ H3w + H3b: dh2 = sum_u dh3[u] H3w[:, u] (u in order), H3w's
-            # gradient dh3[u] h2d; 8 H2 units at a time over all 30 H3 units
+            # gradient dh3[u] h2d; 8 H2 units at a time over all 30 H3 units. With SGD, H3w's step
+            # p - lr g is taken here, right after p's last use (H3w is 59% of the weights: its
+            # gradient is then neither stored nor read back); the optimizer step below skips it.
+            nlr = vsplat(-lr32, h2d)
             for qc in range(0, H2_UNITS, LANES):
                 hq = vload(h2d, qc)
                 acc = vzero(h2d)
                 for u in range(H3_UNITS):
                     gs = vsplat(dh3[u], h2d)
-                    acc = vfma(gs, vload(W3T[u], qc), acc)
-                    vstore(G3T[u], qc, vmul(gs, hq))
+                    w = vload(W3T[u], qc)
+                    acc = vfma(gs, w, acc)
+                    g = vmul(gs, hq)
+                    if sgd_h3:
+                        vstore(W3T[u], qc, vfma(nlr, g, w))
+                    else:
+                        vstore(G3T[u], qc, g)
                 vstore(dh2, qc, acc)
             for u in range(H3_UNITS):
                 GB3[u] = dh3[u]
@@ -879,8 +888,10 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, 
         # -- optimizer step over the flat parameter vector -----------------------------------------
         step += 1
         if opt == 0:
-            # torch.optim.SGD (no momentum, no weight decay): p -= lr * g
-            for t in range(theta.size):
+            # torch.optim.SGD (no momentum, no weight decay): p -= lr * g (H3w: done above)
+            for t in range(h3lo):
+                theta[t] -= lr32 * grad[t]
+            for t in range(h3hi, theta.size):
                 theta[t] -= lr32 * grad[t]
         elif opt == 1:
             _adamw(theta, grad, madam, vadam, lr, step)
@@ -1275,7 +1286,10 @@ class FastEngine:
         self.g: dict[str, np.ndarray] = {}
         self.hxv: dict[str, np.ndarray] = {}
         self.hv: dict[str, np.ndarray] = {}
+        self.h3_span = (0, 0)
         for (name, _), size, off in zip(PARAM_SHAPES.items(), sizes, offsets):
+            if name == "H3w":
+                self.h3_span = (off, off + size)    # (`_kernel` takes H3w's SGD step in place)
             self.p[name] = self.theta[off:off + size].reshape(_INTERNAL[name])
             self.g[name] = self.grad[off:off + size].reshape(_INTERNAL[name])
             self.hxv[name] = self.hx[off:off + size].reshape(_INTERNAL[name])
@@ -1313,7 +1327,7 @@ class FastEngine:
         return _kernel(mode, X, b.no_labels if labels is None else labels,
                        b.no_shifts if shifts is None else shifts, use_shift,
                        b.no_masks if masks is None else masks, use_mask, lr, self.act, self.head,
-                       self.out_act, self.opt, self.step, self.theta, self.grad,
+                       self.out_act, self.opt, self.step, *self.h3_span, self.theta, self.grad,
                        self.madam, self.vadam, self.hdiag, self.coef, self.hx, self.hacc,
                        float(self.cfg.sdlm_mu), float(self.cfg.sdlm_running),
                        b.no_result if result is None else result, self.blocks, self.bruns,

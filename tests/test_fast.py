@@ -217,7 +217,8 @@ def test_h2_blocks_follow_the_model_table():
 
 def test_every_array_starts_on_a_cache_line_with_slack_after_it():
     """The vector kernels read a run's last chunk of 8 whole: every engine array must have 8
-    elements of memory after its end, inside the engine's one block (fast._Arena)."""
+    elements of memory after its end, inside the engine's one block (fast._Arena) - and the
+    col2im's shifted loads 4 before the H2 input gradient."""
     eng = fast.FastEngine(Config(), Net1989(seed=0))
     b = eng.buf
     buffers = [eng.theta, eng.grad, eng.madam, eng.vadam, eng.hdiag, eng.coef, eng.hx, *b.train, *b.sq,
@@ -227,6 +228,8 @@ def test_every_array_starts_on_a_cache_line_with_slack_after_it():
     for a in buffers + list(eng.p.values()) + list(eng.g.values()):
         assert a.ctypes.data % 64 == 0                 # each buffer and each parameter on a line
         assert lo <= a.ctypes.data and a.ctypes.data + (a.size + fast.LANES) * a.itemsize <= hi
+    dX2T = b.train[len(b.forward) + 4]                 # fast._col2im reads up to 4 floats before a row
+    assert dX2T.shape == (fast.P2, fast.X2_W) and dX2T.ctypes.data - 4 * dX2T.itemsize >= lo
     spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes) for a in buffers)
     assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:]))   # no two overlap
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from numba import njit
 
-from lecun1989.simd import (LANES, vadd, vfma, vget, vhead, vload, vmerge, vmul, vsplat, vstore,
-                            vsum, vsum8, vzero)
+from lecun1989.simd import (LANES, vadd, vband, vfma, vget, vhead, vload, vmerge, vmul, vsplat,
+                            vstore, vsum, vsum8, vzero)
 
 
 @njit
@@ -20,6 +20,8 @@ def _ops(a, b, c, out, t):
     vstore(out, 32, vzero(a))
     vstore(out, 40, vhead(x, t))
     vstore(out, 48, vmerge(x, y, t))
+    vstore(out, 56, vband(x, t - 5, t + 2))    # lanes 0..4 of x (the band starts before lane 0)
+    vstore(out, 64, vband(y, t, t + 9))        # lanes 3..7 of y (and ends after lane 7)
     return vsum(x), vget(y, 5)
 
 
@@ -27,7 +29,7 @@ def _ops(a, b, c, out, t):
 def test_elementwise_operations(dtype):
     rng = np.random.default_rng(0)
     a, b, c = (rng.standard_normal(24).astype(dtype) for _ in range(3))
-    out = np.full(64, 7.0, dtype)
+    out = np.full(80, 7.0, dtype)
     t = 3
     s, g = _ops(a, b, c, out, t)
     x, y, z = a[3:11], b[:8], c[8:16]
@@ -42,7 +44,10 @@ def test_elementwise_operations(dtype):
     assert np.all(out[32:40] == 0)
     assert np.array_equal(out[40:48], np.where(np.arange(LANES) < t, x, 0))
     assert np.array_equal(out[48:56], np.where(np.arange(LANES) < t, x, y))
-    assert np.all(out[56:] == 7.0)                               # nothing written past the last store
+    lane = np.arange(LANES)
+    assert np.array_equal(out[56:64], np.where(lane < t + 2, x, 0))
+    assert np.array_equal(out[64:72], np.where(lane >= t, y, 0))
+    assert np.all(out[72:] == 7.0)                               # nothing written past the last store
     assert g == b[5]
     # vsum's documented order: ((0+4)+(2+6)) + ((1+5)+(3+7))
     want = ((x[0] + x[4]) + (x[2] + x[6])) + ((x[1] + x[5]) + (x[3] + x[7]))

@@ -28,8 +28,11 @@ optimizer keeps its Hessian diagonal in a third vector of the same layout (`hdia
 is computed by the training backward pass run on squared weights, squared inputs and squared
 derivatives (`_gn_backward`, mirroring sdlm.gn_diagonal).
 
-Training, prediction and the sdlm diagonal share one compiled entry point (`_kernel`), so the
-kernels below it are optimized and cached once (see the note above `_kernel`). Compiled code is
+Training, per-example prediction and the sdlm diagonal share one compiled entry point (`_kernel`),
+so the kernels below it are optimized and cached once (see the note above `_kernel`). Prediction
+(`FastEngine.predict`) has its own entry point, `_predict_kernel`, which runs 8 examples at a time,
+one per vector lane, with every sum in the per-example order: its outputs are bit for bit those
+of `_kernel`'s MODE_PREDICT (see the note above `_predict_kernel`). Compiled code is
 cached on disk (numba `cache=True`): the first process pays the compile time
 (`first_compile_seconds`), later ones load the machine code. docs/engine.md has the design,
 the tests and the measured speed.
@@ -764,7 +767,8 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, 
     the step count. sdlm (opt 2): hdiag is the Hessian diagonal (theta's layout); with running > 0
     it is updated after each step from the example's own diagonal (hx, views H1 ... HB4), as
     TorchEngine._sdlm_step does.
-    MODE_PREDICT: model.forward in eval mode (no dropout, no shift) for every example -> result (N, 10).
+    MODE_PREDICT: model.forward in eval mode (no dropout, no shift) for every example -> result (N, 10)
+    (FastEngine.predict runs `_predict_kernel` instead: the same outputs bit for bit, faster).
     MODE_HESSIAN: sdlm.gn_diagonal(model, X): the per-example diagonals summed in float64 into
     hacc, then hdiag = hacc / N."""
     n = X.shape[0]

@@ -747,10 +747,12 @@ def _gn_backward(head, W2, W3T, W4, blocks, bruns,
             d1[m, p] = d1[m, p] * d1[m, p]
 
 
-# -- the one compiled entry point: a training pass, prediction, or the sdlm diagonal -----------------
+# -- the per-example entry point: a training pass, prediction, or the sdlm diagonal -------------------
 # Compile time: numba optimizes each @njit function's code on its own and again inside every
 # caller that links it, so each entry point re-optimizes all the kernels below it. One entry
-# point for the three jobs (rather than one function each) builds and caches them once.
+# point for the three jobs (rather than one function each) builds and caches them once. (The
+# batched prediction, `_predict_kernel`, shares only the activations with it and is compiled in
+# parallel with it: see ensure_compiled.)
 MODE_TRAIN, MODE_PREDICT, MODE_HESSIAN = 0, 1, 2
 
 

@@ -674,6 +674,20 @@ def _forward(img, sr, sc, mask, use_mask, act, out_act, deriv,
             out[j] = z[j]
 
 
+@njit(**JIT)
+def _softmax(z, p):
+    """p = softmax(z) over the 10 outputs (shifted by the largest, as torch does)."""
+    zmax = z[0]
+    for j in range(1, OUTPUTS):
+        zmax = max(zmax, z[j])
+    tot = F32(0.0)
+    for j in range(OUTPUTS):
+        p[j] = np.float32(math.exp(z[j] - zmax))
+        tot += p[j]
+    for j in range(OUTPUTS):
+        p[j] = p[j] / tot
+
+
 # -- sdlm: the Gauss-Newton diagonal of one example ---------------------------------------------
 @njit(**JIT)
 def _gn_backward(head, W2, W3T, W4, blocks, bruns,
@@ -690,16 +704,9 @@ def _gn_backward(head, W2, W3T, W4, blocks, bruns,
         for j in range(OUTPUTS):
             dz[j] = dout[j] * dout[j] * F32(MSE_D2)
     else:
-        zmax = z[0]
-        for j in range(1, OUTPUTS):
-            zmax = max(zmax, z[j])
-        tot = zero
+        _softmax(z, dz)
         for j in range(OUTPUTS):
-            dz[j] = np.float32(math.exp(z[j] - zmax))
-            tot += dz[j]
-        for j in range(OUTPUTS):
-            pj = dz[j] / tot
-            dz[j] = pj * (one - pj)
+            dz[j] = dz[j] * (one - dz[j])
     # outw: x4^2 d4; H3: d3 = f'(a3)^2 * (d4 @ (outw^2)^T)
     for j in range(OUTPUTS):
         HB4[j] = dz[j]
@@ -825,15 +832,9 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, 
                     dz[j] = (F32(2.0 / OUTPUTS) * (out[j] - y)) * dout[j]
             else:
                 # train_pass: F.cross_entropy(z, label) -> softmax(z) - onehot(label)
-                zmax = z[0]
-                for j in range(1, OUTPUTS):
-                    zmax = max(zmax, z[j])
-                tot = zero
+                _softmax(z, dz)
                 for j in range(OUTPUTS):
-                    dz[j] = np.float32(math.exp(z[j] - zmax))
-                    tot += dz[j]
-                for j in range(OUTPUTS):
-                    dz[j] = dz[j] / tot - (one if j == lab else zero)
+                    dz[j] = dz[j] - (one if j == lab else zero)
             # -- autograd of z = h3 @ outw + outb, then of H3's act --------------------------------
             for j in range(OUTPUTS):
                 GB4[j] = dz[j]
@@ -1525,7 +1526,8 @@ def _leaf_calls(eng: "FastEngine") -> dict[str, list]:
     return {
         "forward": [(_forward, (img, 0, 0, b.no_masks[0], False, 0, 0, True, *eng._params(),
                                 blocks, bruns, *b.forward)),
-                    (_adamw, (eng.theta, eng.grad, eng.madam, eng.vadam, 0.0, 1))],
+                    (_adamw, (eng.theta, eng.grad, eng.madam, eng.vadam, 0.0, 1)),
+                    (_softmax, (z, dz))],
         "backward": [(_gn_backward, (0, W2, W3T, W4, blocks, bruns, *eng._hx(), W2sq, X1sq, X2Tsq,
                                      X1, d1, X2T, d2, h2d, h3, d3, z, dout, dz, dh3, dh2, da2,
                                      dX2T, da1)),

@@ -29,14 +29,27 @@ def shared_data() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def reference_log() -> Path:
-    path = REPO.parent / "shared" / "reference" / "anchor-repro-train-first.log"
+def _reference_file(name: str) -> Path:
+    """A golden file of the anchor's scripts run on this kind of machine (../shared/reference)."""
+    path = REPO.parent / "shared" / "reference" / name
     if not path.is_file():
         if os.environ.get("LECUN1989_REQUIRE_DATA") == "1":
-            pytest.fail(f"reference log not found at {path}")
-        pytest.skip(f"reference log not found at {path}")
+            pytest.fail(f"reference file not found at {path}")
+        pytest.skip(f"reference file not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def reference_log() -> Path:
+    """The anchor's 1989 script (repro.py), 23 passes on mnist1989."""
+    return _reference_file("anchor-repro-train-first.log")
+
+
+@pytest.fixture(scope="session")
+def reference_modern() -> tuple[Path, Path]:
+    """The anchor's modern script cut after pass 2 on mnist1989: its log and its weights."""
+    return (_reference_file("anchor-modern-train-first.log"),
+            _reference_file("anchor-modern-train-first-pass2.pt"))
 
 
 def pytest_configure(config):

@@ -344,3 +344,26 @@ def test_cli_train_over_seeds(tmp_path, capsys):
     assert "seed 5" in out and "seed 6" in out and "| train |" in out
     res = json.loads((tmp_path / "results.json").read_text())
     assert [r["seed"] for r in res["steps"][0]["runs"]] == [5, 6]
+
+
+def test_cli_ladder_with_anchor_streams_and_a_run_stopped_early(tmp_path, capsys):
+    """--rng anchor reaches every step's config (and its run folder's name); a run stopped early
+    says so in status.json and its table row ("1 of 2" passes), and is not a finished 2-pass run."""
+    argv = ["ladder", "anchor", "--steps", "a3", "--seeds", "1", "--out", str(tmp_path), "--jobs", "1",
+            "--engine", ENGINE, "--rng", "anchor", "--override", "train_size=60",
+            "--override", "passes=2", "--override", "stop_after=1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| a3 |" in out and "| 1 of 2 |" in out
+    res = json.loads((tmp_path / "results.json").read_text())
+    row = res["steps"][0]
+    assert row["config"]["rng"] == "anchor" and row["report_pass"] == 1 and row["n"] == 1
+    [run_dir] = [p for p in (tmp_path / "runs").iterdir()]
+    status = json.loads((run_dir / "status.json").read_text())
+    assert (status["passes_trained"], status["passes_scheduled"]) == (1, 2)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert (cfg["rng"], cfg["stop_after"], cfg["passes"]) == ("anchor", 1, 2)
+    # the same step without stop_after is another run: it is trained, not taken from the stopped one
+    argv2 = argv[:-2]
+    assert main(argv2) == 0
+    assert "0 already done" in capsys.readouterr().out

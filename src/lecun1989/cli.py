@@ -13,7 +13,7 @@ import os
 import sys
 
 from . import __version__
-from .config import DEFAULT_LR, ACTIVATIONS, DATASETS, ENGINES, HEADS, OPTIMIZERS, SCHEDULES, Config, ConfigError
+from .config import DEFAULT_LR, ACTIVATIONS, DATASETS, ENGINES, HEADS, OPTIMIZERS, RNGS, SCHEDULES, Config, ConfigError
 
 DEFAULTS = Config()
 
@@ -78,12 +78,21 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="folder holding mnist/ and usps/ (default: $LECUN1989_DATA, else the per-user cache)")
 
 
+_RNG_HELP = ("where shifts and dropout masks come from - ours: a stream per (seed, pass); anchor: drawn "
+             "as the anchor's scripts draw them after torch.manual_seed(seed) and np.random.seed(seed), "
+             "for line-by-line comparison with them (default: %(default)s)")
+
+
 def _add_run_options(p: argparse.ArgumentParser, *, full: bool) -> None:
     d = DEFAULTS
     p.add_argument("--engine", choices=ENGINES, default="fast",
                    help="fast: the compiled engine; torch: the reference PyTorch loop (default: %(default)s)")
     p.add_argument("--seed", type=_seed, default=d.seed, help="run seed (default: %(default)s)")
     p.add_argument("--passes", type=_positive_int, default=d.passes, help="passes over the training digits (default: %(default)s)")
+    p.add_argument("--stop-after", type=_nonneg_int, default=d.stop_after, metavar="K",
+                   help="train only the first K passes of the --passes schedule (the learning rate still "
+                        "decays over --passes); 0 = all passes (default: %(default)s)")
+    p.add_argument("--rng", choices=RNGS, default=d.rng, help=_RNG_HELP)
     p.add_argument("--out", metavar="DIR", default=None,
                    help="one seed: the run folder for config.json, metrics.jsonl, checkpoint.pt; several seeds: "
                         "a folder of runs/<run id>/ and results.{json,md,csv} (default: none for repro, "
@@ -148,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=ENGINES, default="fast",
                    help="fast: the compiled engine; torch: the reference PyTorch loop (default: %(default)s)")
     p.add_argument("--seed", type=_seed, default=1337, help="first seed when --seeds is a count (default: %(default)s)")
+    p.add_argument("--rng", choices=RNGS, default=DEFAULTS.rng, help=_RNG_HELP)
     _add_parallel(p, seeds_default="5", what="every step runs with every seed")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="folder for runs/<run id>/ and results.{json,md,csv} (default: runs/ladder-NAME)")
@@ -190,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     fields = ("data", "train_size", "activation", "head", "dropout", "optimizer", "lr",
-              "schedule", "shift", "passes", "seed", "sdlm_mu", "sdlm_sample", "sdlm_running")
+              "schedule", "shift", "passes", "seed", "rng", "stop_after", "sdlm_mu", "sdlm_sample", "sdlm_running")
     values = {f: getattr(args, f) for f in fields if hasattr(args, f)}
     if values.get("lr", 0) is None:
         values["lr"] = DEFAULT_LR[values.get("optimizer", DEFAULTS.optimizer)]
@@ -225,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
             steps = [s.strip() for s in args.steps.split(",") if s.strip()] if args.steps else None
             ladder_steps(args.name, steps)
             override = dict(args.override)
+            if args.rng != DEFAULTS.rng:
+                override.setdefault("rng", args.rng)
             if override:
                 Config().with_overrides(**override)
     except (ConfigError, ValueError) as e:

@@ -23,6 +23,7 @@ OPTIMIZERS = ("sgd", "adamw", "sdlm")
 SCHEDULES = ("constant", "linear")
 DATASETS = ("mnist1989", "mnist1989-test-first", "usps", "mnist")
 ENGINES = ("fast", "torch")
+RNGS = ("ours", "anchor")
 
 # The learning rate an optimizer gets when none is given (the CLI's --lr default):
 # sgd: the anchor's 0.03; adamw: the anchor's modern 3e-4; sdlm: eps 3e-4 with mu 0.02, chosen by
@@ -50,6 +51,8 @@ class Config:
     shift: bool = False              # per-example shift in {-1,0,1} on both axes, with wrap-around
     passes: int = 23                 # passes over the training digits
     seed: int = 1337                 # seeds init, dropout masks and shifts
+    rng: str = "ours"                # ours: shifts/masks from a stream per (seed, pass) | anchor: drawn as the anchor's scripts draw them
+    stop_after: int = 0              # train only the first K passes of the schedule over `passes` (0 = all)
     # sdlm only (stochastic diagonal Levenberg-Marquardt; lr is its eps): step eps / (mu + h_kk)
     sdlm_mu: float = 0.02            # mu, LeCun et al. 1998 (LeNet-5)
     sdlm_sample: int = 500           # examples for the Hessian-diagonal estimate before each pass
@@ -70,12 +73,15 @@ class Config:
         _choice("head", self.head, HEADS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
+        _choice("rng", self.rng, RNGS)
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
         if not (0.0 <= self.dropout < 1.0):
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.passes < 1:
             raise ConfigError(f"passes must be at least 1, got {self.passes}")
+        if not (0 <= self.stop_after <= self.passes):
+            raise ConfigError(f"stop_after must be in [0, passes = {self.passes}] (0 = all passes), got {self.stop_after}")
         if self.train_size < 0:
             raise ConfigError(f"train_size must be >= 0 (0 = all), got {self.train_size}")
         if not (math.isfinite(self.sdlm_mu) and self.sdlm_mu > 0):
@@ -91,9 +97,20 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @property
+    def last_pass(self) -> int:
+        """The number of passes this run trains: `stop_after` if set, else `passes`."""
+        return self.stop_after or self.passes
+
     def hash(self) -> str:
-        """A short stable hash of every field (seed included): names a run's folder."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """A short stable hash of the config (seed included): names a run's folder.
+
+        It covers the fields that differ from their defaults (and the seed), so that a field
+        added later with a default that keeps the old behaviour leaves every earlier run's
+        name, and hence the run store, valid."""
+        default = Config.__dataclass_fields__
+        d = {k: v for k, v in self.to_dict().items() if k == "seed" or v != default[k].default}
+        blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
     def with_overrides(self, **overrides: Any) -> "Config":
@@ -150,8 +167,8 @@ class Preset:
 
     def __post_init__(self) -> None:
         rp = self.report_passes
-        if not rp or list(rp) != sorted(set(rp)) or rp[-1] != self.config.passes or rp[0] < 1:
-            raise ConfigError(f"preset {self.name}: report_passes must increase and end at passes")
+        if not rp or list(rp) != sorted(set(rp)) or rp[-1] != self.config.last_pass or rp[0] < 1:
+            raise ConfigError(f"preset {self.name}: report_passes must increase and end at the last pass trained")
 
     def published_at(self, pass_number: int) -> dict:
         """The published figures that apply at `pass_number` ({} if none)."""

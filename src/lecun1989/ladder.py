@@ -299,6 +299,8 @@ def train_job(job: RunJob) -> dict:
         status = "diverged" if res.diverged_at is not None else "done"
         write_json(tmp / STATUS_FILE, {
             "status": status, "diverged_at": res.diverged_at, "seconds": round(res.seconds, 3),
+            # a run stopped early (Config.stop_after) is finished as configured, but says so
+            "passes_trained": res.records[-1]["pass"], "passes_scheduled": job.config.passes,
             "engine": job.engine, "seed": job.config.seed, "config_hash": job.config.hash(),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         try:
@@ -413,7 +415,7 @@ def apply_override(p: Preset, override: dict | None) -> Preset:
     if not override:
         return p
     cfg = p.config.with_overrides(**override)
-    rp = tuple(x for x in p.report_passes if x < cfg.passes) + (cfg.passes,)
+    rp = tuple(x for x in p.report_passes if x < cfg.last_pass) + (cfg.last_pass,)
     return Preset(p.name, p.ladder, p.change, p.why, cfg, rp, p.published, p.base)
 
 

@@ -73,15 +73,19 @@ class Net1989(nn.Module):
     """The 1989 net. Parameters are named as the anchor names them (H1w, H1b, ..., outw, outb);
     that state_dict is the one weight format of the whole package."""
 
-    def __init__(self, cfg: NetConfig | None = None, *, seed: int | None = None) -> None:
+    def __init__(self, cfg: NetConfig | None = None, *, seed: int | None = None,
+                 generator: torch.Generator | None = None) -> None:
+        """seed: torch.manual_seed(seed) first, as the anchor's scripts do; generator: draw the
+        initial weights from this generator instead of torch's global one (the same numbers for
+        a generator seeded with the same seed; train.AnchorStreams goes on drawing from it)."""
         super().__init__()
         self.cfg = cfg or NetConfig()
-        if seed is not None:
+        if seed is not None and generator is None:
             torch.manual_seed(seed)
         for name, shape in PARAM_SHAPES.items():
             if name in FAN_IN:
                 # init U(+-2.4/sqrt(F)), evaluated left to right as the anchor does (float32)
-                w = (torch.rand(shape) - 0.5) * 2 * 2.4 / FAN_IN[name] ** 0.5
+                w = (torch.rand(shape, generator=generator) - 0.5) * 2 * 2.4 / FAN_IN[name] ** 0.5
             elif name == "outb" and self.cfg.head == "tanh":
                 w = -torch.ones(shape)          # anchor: output bias -1 for the tanh head
             else:

@@ -124,7 +124,8 @@ def train_one(cfg: Config, *, engine: str = "fast", data_root=None, out=None) ->
         return res
     result, wall = res
     tr, te = result.final("train"), result.final("test")
-    print(f"final (pass {cfg.passes}): train {100 * tr['error']:.2f}% ({tr['misses']}/{tr['n']}), "
+    stopped = f" of {cfg.passes}, stopped early by stop_after" if cfg.last_pass < cfg.passes else ""
+    print(f"final (pass {cfg.last_pass}{stopped}): train {100 * tr['error']:.2f}% ({tr['misses']}/{tr['n']}), "
           f"test {100 * te['error']:.2f}% ({te['misses']}/{te['n']}); wall time {wall:.1f} s; run folder {out}")
     print(f"test {metrics.rejection_line(te)} (the paper: {PAPER_REJECT})")
     return 0
@@ -165,7 +166,7 @@ def _pm(m: float | None, sd: float | None) -> str:
 
 def _seed_step(cfg: Config, name: str, change: str):
     from .config import Preset
-    return Preset(name, "custom", change, "", cfg, (cfg.passes,), {})
+    return Preset(name, "custom", change, "", cfg, (cfg.last_pass,), {})
 
 
 def _interrupted(out) -> None:

@@ -29,21 +29,29 @@ import torch.nn.functional as F
 
 from . import metrics
 from .config import Config, lr_at
-from .model import H2_UNITS, Net1989, NetConfig
+from .model import H2_MAPS, H2_SIDE, H2_UNITS, Net1989, NetConfig
 
 
 def net_config(cfg: Config) -> NetConfig:
     return NetConfig(activation=cfg.activation, head=cfg.head, dropout=cfg.dropout)
 
 
-# -- the per-run random stream -----------------------------------------------------------------
+# -- the per-run random streams ----------------------------------------------------------------
+# Two families, chosen by Config.rng. Both hand each pass's shifts and dropout masks to the engine
+# as arrays, so the fast engine and the reference loop consume exactly the same randomness.
+#   ours:   a stream derived from (seed, pass): any pass can be drawn on its own, shifts and masks
+#           come from separate child streams (adding dropout does not change the shifts).
+#   anchor: the anchor's scripts' streams (docs/reference.md): after torch.manual_seed(seed) and
+#           np.random.seed(seed), the initial weights from torch's generator, then per training
+#           example the shift as np.random.randint(-1, 2, size=2) from numpy's legacy stream and
+#           the dropout mask as F.dropout draws it from torch's generator, both streams running on
+#           across passes. They are private generators here, so that nothing else in the process
+#           (evaluation, progress bars, data loading) can consume them in between.
 def pass_randomness(cfg: Config, pass_index: int, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Shifts and dropout masks for one pass, drawn from a stream derived from (seed, pass).
+    """Shifts and dropout masks for one pass from the `ours` stream of (seed, pass).
 
-    Both engines take them from here, so they can be compared step for step.
     shifts: (n, 2) int64 in {-1, 0, 1} - (rows, columns) roll of each example, or None.
     masks:  (n, 192) float32, 0 or 1/(1-p) - inverted dropout on the H2 outputs, or None.
-    Shifts and masks come from separate child streams: adding dropout does not change the shifts.
     """
     s_shift, s_drop = _pass_streams(cfg, pass_index)[:2]
     shifts = masks = None
@@ -55,6 +63,60 @@ def pass_randomness(cfg: Config, pass_index: int, n: int) -> tuple[np.ndarray | 
     return shifts, masks
 
 
+class OurStreams:
+    """rng = ours: the initial weights after torch.manual_seed(seed), each pass from pass_randomness."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    def model(self) -> Net1989:
+        return Net1989(net_config(self.cfg), seed=self.cfg.seed)
+
+    def next_pass(self, pass_index: int, n: int):
+        return pass_randomness(self.cfg, pass_index, n)
+
+
+class AnchorStreams:
+    """rng = anchor: the anchor scripts' two global streams, as private generators drawn in the
+    scripts' order. Stateful: passes must be drawn in order, each exactly once."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.torch = torch.Generator().manual_seed(cfg.seed)     # torch.manual_seed(seed)
+        self.numpy = np.random.RandomState(cfg.seed)             # np.random.seed(seed)
+        self._next = 0
+
+    def model(self) -> Net1989:
+        """The initial weights: the first draws of torch's stream (the model is built first)."""
+        if self._next:
+            raise RuntimeError("the model must be drawn before the first pass")
+        return Net1989(net_config(self.cfg), generator=self.torch)
+
+    def next_pass(self, pass_index: int, n: int):
+        if pass_index != self._next:
+            raise RuntimeError(f"anchor streams are drawn pass after pass: expected pass {self._next}, got {pass_index}")
+        self._next += 1
+        cfg, shifts, masks = self.cfg, None, None
+        if cfg.shift:
+            # the anchor draws size=2 per example; one draw of (n, 2) gives the same numbers
+            # (legacy randint takes one 32-bit output per value; tests/test_train.py checks it)
+            shifts = self.numpy.randint(-1, 2, size=(n, 2))
+        if cfg.dropout > 0:
+            # F.dropout on the (1, 12, 4, 4) H2 output, on the CPU: noise = empty_like(x),
+            # noise.bernoulli_(1 - p), noise.div_(1 - p), x * noise. Drawn one example at a time
+            # because bernoulli_ takes its randomness per call, not per element.
+            q = 1.0 - cfg.dropout
+            masks = np.empty((n, H2_UNITS), np.float32)
+            for i in range(n):
+                noise = torch.empty((1, H2_MAPS, H2_SIDE, H2_SIDE)).bernoulli_(q, generator=self.torch)
+                masks[i] = noise.div_(q).reshape(-1).numpy()
+        return shifts, masks
+
+
+def make_streams(cfg: Config) -> OurStreams | AnchorStreams:
+    return AnchorStreams(cfg) if cfg.rng == "anchor" else OurStreams(cfg)
+
+
 def _pass_streams(cfg: Config, pass_index: int) -> list[np.random.SeedSequence]:
     # children: 0 shifts, 1 dropout masks, 2 the sdlm estimation sample
     return np.random.SeedSequence([cfg.seed, pass_index, 1989]).spawn(3)
@@ -62,7 +124,8 @@ def _pass_streams(cfg: Config, pass_index: int) -> list[np.random.SeedSequence]:
 
 def sdlm_sample(cfg: Config, pass_index: int, n: int) -> np.ndarray:
     """Sorted indices of the training digits on which sdlm estimates its Hessian diagonal
-    before pass `pass_index` (a fresh draw of `sdlm_sample` digits each pass)."""
+    before pass `pass_index` (a fresh draw of `sdlm_sample` digits each pass; from the `ours`
+    stream whatever Config.rng says: the anchor's scripts have no sdlm)."""
     rng = np.random.default_rng(_pass_streams(cfg, pass_index)[2])
     return np.sort(rng.choice(n, size=min(cfg.sdlm_sample, n), replace=False))
 
@@ -222,7 +285,8 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
     yte = torch.as_tensor(data.test.y, dtype=torch.int64)
     if engine == "torch":
         torch.use_deterministic_algorithms(True)    # as the anchor does
-    model = Net1989(net_config(cfg), seed=cfg.seed)
+    streams = make_streams(cfg)
+    model = streams.model()
     eng = make_engine(engine, cfg, model)
     result = RunResult(config=cfg, engine=engine)
     out_dir = Path(out) if out is not None else None
@@ -230,14 +294,15 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(out_dir / "config.json", {**cfg.to_dict(), "engine": engine, "config_hash": cfg.hash()})
     show = sys.stderr.isatty() if progress is None else progress
-    for p in range(cfg.passes):
-        shifts, masks = pass_randomness(cfg, p, xtr.shape[0])
+    # with stop_after, only the first passes of the schedule over cfg.passes are trained
+    for p in range(cfg.last_pass):
+        shifts, masks = streams.next_pass(p, xtr.shape[0])
         if cfg.optimizer == "sdlm":
             eng.estimate_hessian(xtr[torch.from_numpy(sdlm_sample(cfg, p, xtr.shape[0]))])
         bar = None
         if show:
             from tqdm import tqdm
-            bar = tqdm(total=xtr.shape[0], desc=f"pass {p + 1}/{cfg.passes}", leave=False, unit="ex")
+            bar = tqdm(total=xtr.shape[0], desc=f"pass {p + 1}/{cfg.last_pass}", leave=False, unit="ex")
         try:
             eng.train_pass(xtr, ytr, lr_at(cfg, p), shifts, masks, bar.update if bar else None)
         finally:

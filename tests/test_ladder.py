@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lecun1989 import ladder
@@ -95,16 +96,58 @@ def test_seeds_are_a_count_or_a_list():
             ladder.parse_seeds(bad)
 
 
-def test_t_quantiles_and_welch_interval():
-    for df, q in ((1, 12.706), (4, 2.776), (10, 2.228), (1e6, 1.960)):
-        assert ladder.t_quantile(0.975, df) == pytest.approx(q, abs=2e-3)
-    d, lo, hi = ladder.welch_interval([1, 2, 3], [4, 5, 6, 7])
-    # by hand: se = sqrt(1/3 + 5/12), Welch df = 4.96, t = 2.574
-    assert d == 3.5 and lo == pytest.approx(1.268, abs=2e-3) and hi == pytest.approx(5.732, abs=2e-3)
-    assert ladder.welch_interval([1], [2, 3]) is None
-    assert ladder.welch_interval([5, 5], [5, 5]) == (0, 0, 0)
-    m, sd = ladder.mean_sd([1.0, 2.0, 3.0])
-    assert (m, sd) == (2.0, 1.0) and ladder.mean_sd([4.0]) == (4.0, None)
+def test_intervals_tests_and_holm_against_scipy_and_by_hand():
+    from scipy import stats as sst
+    from lecun1989 import stats
+    # Welch (different seeds): by hand se = sqrt(1/3 + 5/12), Welch df = 4.96, t = 2.574
+    d = stats.compare({1: 1, 2: 2, 3: 3}, {4: 4, 5: 5, 6: 6, 7: 7}, "x")
+    assert d.test == "Welch t" and d.diff == 3.5
+    assert d.low == pytest.approx(1.268, abs=2e-3) and d.high == pytest.approx(5.732, abs=2e-3)
+    assert d.p == pytest.approx(sst.ttest_ind([4, 5, 6, 7], [1, 2, 3], equal_var=False).pvalue)
+    # paired (the same seeds): the interval of the per-seed differences
+    a = {1: 80, 2: 90, 3: 85, 4: 70, 5: 95}
+    b = {1: 70, 2: 82, 3: 74, 4: 62, 5: 83}
+    d = stats.compare(a, b, "a")
+    diffs = [b[k] - a[k] for k in a]
+    assert d.test == "paired t" and d.n == 5 and d.diff == pytest.approx(-9.8)
+    assert d.p == pytest.approx(sst.ttest_rel(list(b.values()), list(a.values())).pvalue)
+    half = sst.t.ppf(0.975, 4) * np.std(diffs, ddof=1) / np.sqrt(5)
+    assert (d.low, d.high) == pytest.approx((-9.8 - half, -9.8 + half))
+    assert d.corr > 0.9 and d.se_ratio < 0.3                # strongly paired: pairing helps
+    assert stats.compare({1: 5}, {1: 6}, "a") is None
+    # Holm (1979): p = (0.01, 0.04, 0.03, 0.005) -> (0.03, 0.06, 0.06, 0.02)
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    m, sd = stats.mean_sd([1.0, 2.0, None, 3.0])
+    assert (m, sd) == (2.0, 1.0) and stats.mean_sd([4.0]) == (4.0, None) and stats.mean_sd([]) == (None, None)
+    assert stats.pm(0.0408, 0.0023, pct=True) == "4.08 ± 0.23%" and stats.pm(None, None) == "-"
+
+
+def test_verdicts_in_words_and_placements():
+    from lecun1989 import stats
+    big = stats.Delta("a", "paired t", 40, -14.2, -17.3, -11.1, 1e-9, p_holm=1e-8)
+    assert big.significant and big.verdict() == "-14.2 ± 3.1 misses"
+    small = stats.Delta("a", "paired t", 40, -1.0, -3.4, 2.6, 0.4, p_holm=0.8)
+    assert not small.significant and small.verdict() == "no effect larger than 3 misses"
+    # significant alone, not after Holm's correction
+    assert not stats.Delta("a", "Welch t", 5, 5, 0.5, 9.5, 0.03, p_holm=0.09).significant
+    ours = list(range(40, 60))                               # 20 seeds, 40..59 misses
+    assert stats.place(ours, 30, "x").verdict == "lucky" and stats.place(ours, 30, "x").percentile == 0
+    assert stats.place(ours, 50, "x").verdict == "typical" and stats.place(ours, 70, "x").verdict == "unlucky"
+    assert stats.true_misses(2.19, 2007) == 44 and stats.true_misses(4.09, 2007) == 82
+    t = stats.two_sample([1, 2, 3, 4], [1, 2, 3, 5], "s")
+    assert t.n_a == t.n_b == 4 and 0 < t.p_mannwhitney <= 1 and t.low < 0.25 < t.high
+    assert stats.seeds_for_half_width(10.0, 4.0) >= 25
+
+
+def test_step_stats_round_trip_through_json():
+    from lecun1989 import stats
+    row = stats.StepStats("a1", "a1", "c", "w", 23, 23, 2, 7291, 2007, misses={1: 80, 2: 85},
+                          delta=stats.Delta("a0", "paired t", 2, 1.0, -5.0, 7.0, 0.5, p_holm=0.5),
+                          placements=[stats.place([80, 85], 88, "anchor (published)", 87)])
+    j = json.loads(json.dumps(row.to_json()))
+    back = stats.StepStats.from_json(j)
+    assert back == row
+    assert j["delta_ci95"] == [-5.0, 7.0] and j["larger_than_noise"] is False and j["verdict"].startswith("no effect")
 
 
 # -- runs -----------------------------------------------------------------------------------------
@@ -176,7 +219,7 @@ def test_tables_carry_mse_and_rejection_mean_sd(two_workers):
     header = [line for line in md.splitlines() if line.startswith("| step | change")][0]
     assert "train MSE" in header and "test MSE" in header and "rejected for 1% error" in header
     assert "published rejection" not in header          # no step of this ladder has one
-    row = [line for line in md.splitlines() if line.startswith("| a0 |")][0]
+    row = [line for line in md.splitlines() if line.startswith("| a0 | 1989")][0]       # the full table (with the change)
     assert f"{a0['test_mse_mean']:.2e} ± " in row and f"{100 * a0['test_reject_1pct_mean']:.2f} ± " in row
     csv = (two_workers / "results.csv").read_text().splitlines()[0].split(",")
     assert {"train_mse_mean", "test_mse_sd", "test_reject_1pct_mean", "published_reject_1pct"} <= set(csv)
@@ -189,8 +232,9 @@ def test_paper_table_puts_the_papers_figures_beside_mse_and_rejection(tmp_path):
     assert p3["base"] == "p0" and p0["published"]["reject_1pct"] == 0.121
     assert p0["test_reject_1pct_mean"] is not None and p0["test_reject_1pct_sd"] is None   # one seed
     lines = (tmp_path / "results.md").read_text().splitlines()
-    header = [c.strip() for c in [x for x in lines if x.startswith("| step |")][0].strip("|").split("|")]
-    row = [c.strip() for c in [x for x in lines if x.startswith("| p3 |")][0].strip("|").split("|")]
+    at = next(i for i, x in enumerate(lines) if x.startswith("| step | change"))     # the full table
+    header = [c.strip() for c in lines[at].strip("|").split("|")]
+    row = [c.strip() for c in [x for x in lines[at:] if x.startswith("| p3 |")][0].strip("|").split("|")]
     cell = dict(zip(header, row))
     assert cell["published train / test"] == "0.14% (10) / 5.00% (102)"
     assert cell["published MSE train / test"] == "2.5e-03 / 1.8e-02"

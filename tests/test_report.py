@@ -164,6 +164,7 @@ def test_report_on_a_ladder(ladder_dir):
     page = (ladder_dir / report.REPORT_HTML).read_text()
     pngs = sorted(p.name for p in ladder_dir.glob("*.png"))
     assert len(pngs) >= 3 and "common_mistakes.png" in pngs and "curves.png" in pngs
+    assert "seeds.png" in pngs and "bands.png" in pngs          # every seed per step; band over passes
     assert len(_images_in(page)) == len(pngs)
     _self_contained(page)
     assert "a0" in page and "a1" in page and "test machine" in page

@@ -199,6 +199,26 @@ PAPER_1989 = {"source": "paper", "train": "0.14% (10)", "test": "5.00% (102)", "
               "train_misses": 10, "train_mse": 2.5e-3, "test_mse": 1.8e-2, "reject_1pct": 0.121}
 
 
+# Further published single runs of a step, beside each preset's own published figure
+# (docs/reference.md), placed among our seeds by the ladder: (step, pass, who, true test misses,
+# printed misses if different, note). True counts are round(error% x 2007).
+OTHER_RUNS: tuple[tuple[str, int, str, int, int | None, str], ...] = (
+    ("a0", 23, "anchor script on this kind of machine (torch 2.13)", 76, None, "reference/anchor-repro-train-first.log"),
+    ("a0", 23, "anchor script rerun by others (torch 1.11)", 71, None, "3.54%"),
+    ("a0", 23, "MLX port", 67, None, "3.34%; assumes the anchor's train-first data"),
+    ("a0", 23, "C++ port", 97, None, "4.83%; assumes the anchor's train-first data"),
+    ("l0", 23, "anchor script on this kind of machine, test-first (torch 2.13)", 84, None, ""),
+    ("a4", 80, "anchor modern script on this kind of machine (torch 2.13)", 39, 38,
+     "1.94%; reference/anchor-modern-train-first-80.log"),
+    ("a4", 80, "anchor modern script rerun by others (torch 1.11)", 40, 39, "1.99%"),
+    ("l6b", 57, "anchor modern script on this kind of machine, test-first (torch 2.13)", 45, 44,
+     "2.24%; reference/anchor-modern-test-first-80.log"),
+    ("l6b", 71, "anchor modern script on this kind of machine, test-first (torch 2.13)", 34, 33, "1.69%"),
+    ("l6b", 80, "anchor modern script on this kind of machine, test-first (torch 2.13)", 34, 33, "1.69%"),
+    ("l6b", 80, "course notebook (test-first, eval loss fixed)", 42, None, "2.09%"),
+)
+
+
 def _presets() -> dict[str, Preset]:
     base = Config()                                              # the anchor's 1989 run
     modern_opt = dict(optimizer="adamw", lr=3e-4)                # AdamW at the anchor's modern lr

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from .config import LADDERS, PRESETS, Config, ConfigError, Preset
+from .stats import StepStats, apply_holm, compare, mean_sd, pm
 
 log = logging.getLogger(__name__)
 
@@ -84,61 +85,6 @@ def parse_seeds(text: str, first: int = FIRST_SEED) -> tuple[int, ...]:
 # =============================================================================================
 # Statistics
 # =============================================================================================
-
-def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation (n - 1); sd is None for fewer than two values."""
-    n = len(values)
-    if n == 0:
-        return None, None
-    m = math.fsum(values) / n
-    if n < 2:
-        return m, None
-    return m, math.sqrt(math.fsum((v - m) ** 2 for v in values) / (n - 1))
-
-
-def _t_cdf(x: float, df: float) -> float:
-    """Student t CDF for x >= 0: 1/2 + the integral of the density from 0 to x (Simpson's rule,
-    fine enough for 4 significant digits for df >= 1 and |x| <= 100)."""
-    logc = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-    k = 2000                                   # even number of Simpson intervals
-    h = x / k
-    total = 0.0
-    for i in range(k + 1):
-        t = i * h
-        f = math.exp(logc - (df + 1) / 2 * math.log1p(t * t / df))
-        total += f * (1 if i in (0, k) else 4 if i % 2 else 2)
-    return 0.5 + total * h / 3
-
-
-def t_quantile(p: float, df: float) -> float:
-    """The p quantile (p in (0.5, 1)) of Student's t with `df` (real, >= 1) degrees of freedom."""
-    lo, hi = 0.0, 100.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if _t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
-
-
-def welch_interval(a: list[float], b: list[float], level: float = 0.95
-                   ) -> tuple[float, float, float] | None:
-    """(difference of means b - a, low, high): Welch's t interval. None if either side has
-    fewer than two values. With both sds zero the interval is the difference itself."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    ma, sa = mean_sd(a)
-    mb, sb = mean_sd(b)
-    d = mb - ma
-    va, vb = sa * sa / len(a), sb * sb / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return d, d, d
-    df = (va + vb) ** 2 / (va * va / (len(a) - 1) + vb * vb / (len(b) - 1))
-    half = t_quantile(0.5 + level / 2, max(df, 1.0)) * se
-    return d, d - half, d + half
-
 
 # =============================================================================================
 # The executor
@@ -423,39 +369,44 @@ def row_label(p: Preset, pass_number: int) -> str:
     return p.name if len(p.report_passes) == 1 else f"{p.name}@{pass_number}"
 
 
-def _fmt_pct(m: float | None, sd: float | None) -> str:
-    if m is None:
-        return "-"
-    return f"{100 * m:.2f}%" if sd is None else f"{100 * m:.2f} ± {100 * sd:.2f}%"
+def _placements(p: Preset, rp: int, misses: list[int], test_n: int | None) -> list:
+    """Where each published single run of this step and pass falls among our seeds."""
+    from .config import OTHER_RUNS
+    from .stats import place, true_misses
+    if len(misses) < 2:
+        return []
+    out = []
+    pub = p.published_at(rp)
+    if pub and test_n:
+        pct = float(str(pub["test"]).split("%")[0])
+        true = true_misses(pct, test_n)
+        note = pub.get("note", "")
+        out.append(place(misses, true, pub["source"] + " (published)", pub.get("test_misses"), note))
+    for step, at, source, true, printed, note in OTHER_RUNS:
+        if step == p.name and at == rp:
+            out.append(place(misses, true, source, printed, note))
+    return out
 
 
-def _fmt_sci(m: float | None, sd: float | None) -> str:
-    if m is None:
-        return "-"
-    return f"{m:.2e}" if sd is None else f"{m:.2e} ± {sd:.1e}"
-
-
-def _mean_sd_of(values: list) -> tuple[float | None, float | None]:
-    """mean_sd over the values that are there (runs made before a metric existed lack it)."""
-    return mean_sd([v for v in values if v is not None])
-
-
-def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: str = "fast") -> list[dict]:
+def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: str = "fast") -> list[StepStats]:
     """One row per step and reported pass, from the run folders (reads metrics.jsonl).
 
     Besides errors and misses, a row has the loss of each split (`*_loss_*`; with the tanh head
-    that is the MSE, mean over the 10 outputs of (target - output)^2 with +-1 targets, also given
-    as `*_mse_*`, which are None for the linear head's cross-entropy) and the share of test digits
-    rejected for 1% error on the rest (`test_reject_1pct_*`, metrics.rejection_at)."""
-    rows: list[dict] = []
-    misses_by_label: dict[str, list[float]] = {}
+    that is the MSE, mean over the 10 outputs of (target - output)^2 with +-1 targets), the share
+    of test digits rejected for 1% error on the rest (metrics.rejection_at), the change against
+    its base (stats.compare, Holm-corrected over the rows), where the published runs fall among
+    the seeds, and the step's training and inference cost."""
+    from .model import counts
+    macs = counts()["macs"]
+    rows: list[StepStats] = []
+    misses_by_label: dict[str, dict[int, int]] = {}
     last_label: dict[str, str] = {}
     for p in steps:
         prev_label = last_label.get(p.base) if p.base else None
         for rp in p.report_passes:
             label = row_label(p, rp)
-            runs, tr, te, miss, diverged = [], [], [], [], []
-            trl, tel, rej = [], [], []
+            runs, tr, te, miss, diverged = [], [], [], {}, []
+            trl, tel, rej, secs = [], [], [], []
             train_n = test_n = None
             for seed in seeds:
                 cfg = p.config.with_overrides(seed=seed)
@@ -467,6 +418,7 @@ def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: st
                 if is_finished(d):
                     status, records = read_run(d)
                     at = status.get("diverged_at")
+                    secs.append(status.get("seconds"))
                     if at is not None and at <= rp:
                         entry.update(status="diverged", diverged_at=at)
                         diverged.append(at)
@@ -481,45 +433,38 @@ def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: st
                         rej.append(rec["test"].get("reject_1pct"))
                         tr.append(rec["train"]["error"])
                         te.append(rec["test"]["error"])
-                        miss.append(rec["test"]["misses"])
+                        miss[seed] = rec["test"]["misses"]
                         train_n, test_n = rec["train"]["n"], rec["test"]["n"]
                 runs.append(entry)
             trm, trs = mean_sd(tr)
             tem, tes = mean_sd(te)
-            mm, _ = mean_sd(miss)
+            mm, ms = mean_sd(list(miss.values()))
             trlm, trls = mean_sd(trl)
             telm, tels = mean_sd(tel)
-            rejm, rejs = _mean_sd_of(rej)
-            mse = p.config.head == "tanh"
-            delta = welch_interval(misses_by_label[prev_label], miss) if prev_label in misses_by_label else None
-            rows.append({
-                "step": label, "preset": p.name, "change": p.change, "why": p.why,
-                "passes": p.config.passes, "report_pass": rp, "n": len(miss),
-                "train_digits": train_n, "test_digits": test_n,
-                "train_error_mean": trm, "train_error_sd": trs,
-                "test_error_mean": tem, "test_error_sd": tes,
-                "test_misses_mean": mm, "test_misses_min": min(miss) if miss else None,
-                "test_misses_max": max(miss) if miss else None,
-                "loss": "mse" if mse else "cross-entropy",
-                "train_loss_mean": trlm, "train_loss_sd": trls,
-                "test_loss_mean": telm, "test_loss_sd": tels,
-                "train_mse_mean": trlm if mse else None, "train_mse_sd": trls if mse else None,
-                "test_mse_mean": telm if mse else None, "test_mse_sd": tels if mse else None,
-                "test_reject_1pct_mean": rejm, "test_reject_1pct_sd": rejs,
-                "test_reject_1pct_n": sum(v is not None for v in rej),
-                "published": p.published_at(rp),
-                "base": prev_label,
-                "delta_misses": delta[0] if delta else None,
-                "delta_ci95": [delta[1], delta[2]] if delta else None,
-                "larger_than_noise": (not (delta[1] <= 0 <= delta[2])) if delta else None,
-                "diverged": len(diverged), "diverged_at": diverged,
-                "missing": sum(r["status"] == "missing" for r in runs),
-                "config": p.config.to_dict(), "config_hash": p.config.hash(),
-                "runs": runs,
-            })
+            rejm, rejs = mean_sd(rej)
+            delta = compare(misses_by_label[prev_label], miss, prev_label) if prev_label in misses_by_label else None
+            rows.append(StepStats(
+                step=label, preset=p.name, change=p.change, why=p.why, passes=p.config.passes,
+                report_pass=rp, n=len(miss), train_digits=train_n, test_digits=test_n, misses=miss,
+                train_error_mean=trm, train_error_sd=trs, test_error_mean=tem, test_error_sd=tes,
+                test_misses_mean=mm, test_misses_sd=ms,
+                test_misses_min=min(miss.values()) if miss else None,
+                test_misses_max=max(miss.values()) if miss else None,
+                loss="mse" if p.config.head == "tanh" else "cross-entropy",
+                train_loss_mean=trlm, train_loss_sd=trls, test_loss_mean=telm, test_loss_sd=tels,
+                test_reject_1pct_mean=rejm, test_reject_1pct_sd=rejs,
+                test_reject_1pct_n=sum(v is not None for v in rej),
+                published=p.published_at(rp), base=prev_label, delta=delta,
+                placements=_placements(p, rp, list(miss.values()), test_n),
+                train_digit_passes=rp * (train_n or 0),
+                run_seconds_mean=mean_sd(secs)[0], macs_per_digit=macs,
+                diverged=len(diverged), diverged_at=diverged,
+                missing=sum(r["status"] == "missing" for r in runs),
+                config=p.config.to_dict(), config_hash=p.config.hash(), runs=runs))
             misses_by_label[label] = miss
             prev_label = label
         last_label[p.name] = prev_label
+    apply_holm(rows)
     return rows
 
 
@@ -529,9 +474,9 @@ def _overrides(cfg: Config) -> str:
     return " ".join(diff) or "(the defaults)"
 
 
-def _published_extra(rows: list[dict]) -> tuple[bool, bool]:
+def _published_extra(rows: list[StepStats]) -> tuple[bool, bool]:
     """Whether any row has published MSEs / a published rejection (then those columns appear)."""
-    pubs = [r["published"] for r in rows if r["published"]]
+    pubs = [r.published for r in rows if r.published]
     return (any("train_mse" in p or "test_mse" in p for p in pubs), any("reject_1pct" in p for p in pubs))
 
 
@@ -539,78 +484,139 @@ def _pub_num(p: dict, key: str, fmt: str) -> str:
     return format(p[key], fmt) if p and p.get(key) is not None else "-"
 
 
-def table_lines(rows: list[dict]) -> list[str]:
+def _typed(rows: list) -> list[StepStats]:
+    return [r if isinstance(r, StepStats) else StepStats.from_json(r) for r in rows]
+
+
+def _n_cell(r: StepStats) -> str:
+    n = str(r.n)
+    if r.diverged:
+        n += f" ({r.diverged} diverged at pass {','.join(map(str, r.diverged_at))})"
+    if r.missing:
+        n += f" ({r.missing} missing)"
+    return n
+
+
+def _misses_cell(r: StepStats) -> str:
+    if r.test_misses_mean is None:
+        return "-"
+    return f"{r.test_misses_mean:.1f} [{r.test_misses_min}-{r.test_misses_max}]"
+
+
+def _passes_cell(r: StepStats) -> str:
+    return str(r.passes) if r.report_pass == r.passes else f"{r.report_pass} of {r.passes}"
+
+
+def _delta_cell(r: StepStats) -> str:
+    d = r.delta
+    if d is None:
+        return "-"
+    return f"{d.diff:+.1f} [{d.low:+.1f}, {d.high:+.1f}] vs {d.base} ({d.test})"
+
+
+def table_lines(rows: list) -> list[str]:
     """The markdown table of a ladder. Every figure of ours is mean ± sd over seeds; published
     figures stand in the column after ours (published MSE and rejection columns appear only
     when some step has such figures: the paper ladder)."""
+    rows = _typed(rows)
     pub_mse, pub_rej = _published_extra(rows)
     head = ["step", "change", "passes", "n", "train error", "test error", "test misses [min-max]",
             "published train / test", "train MSE", "test MSE"]
     head += ["published MSE train / test"] if pub_mse else []
     head += ["test rejected for 1% error"]
     head += ["published rejection"] if pub_rej else []
-    head += ["Δ test misses vs base [95% CI]", "> noise"]
+    head += ["Δ test misses vs base [95% CI] (test)", "verdict (Holm, 5%)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
-        n = str(r["n"])
-        if r["diverged"]:
-            n += f" ({r['diverged']} diverged at pass {','.join(map(str, r['diverged_at']))})"
-        if r["missing"]:
-            n += f" ({r['missing']} missing)"
-        misses = "-" if r["test_misses_mean"] is None else (
-            f"{r['test_misses_mean']:.1f} [{r['test_misses_min']}-{r['test_misses_max']}]")
-        pub = r["published"]
+        pub = r.published
         pub_s = f"{pub['train']} / {pub['test']}" + ("*" if pub.get("note") else "") if pub else "-"
-        if r["delta_misses"] is None:
-            delta, noise = "-", "-"
-        else:
-            lo, hi = r["delta_ci95"]
-            delta = f"{r['delta_misses']:+.1f} [{lo:+.1f}, {hi:+.1f}] vs {r['base']}"
-            noise = "yes" if r["larger_than_noise"] else "no"
-        passes = str(r["passes"]) if r["report_pass"] == r["passes"] else f"{r['report_pass']} of {r['passes']}"
-        cells = [r["step"], r["change"], passes, n,
-                 _fmt_pct(r["train_error_mean"], r["train_error_sd"]),
-                 _fmt_pct(r["test_error_mean"], r["test_error_sd"]), misses, pub_s,
-                 _fmt_sci(r.get("train_mse_mean"), r.get("train_mse_sd")),
-                 _fmt_sci(r.get("test_mse_mean"), r.get("test_mse_sd"))]
+        mse = r.loss == "mse"
+        cells = [r.step, r.change, _passes_cell(r), _n_cell(r),
+                 pm(r.train_error_mean, r.train_error_sd, pct=True),
+                 pm(r.test_error_mean, r.test_error_sd, pct=True), _misses_cell(r), pub_s,
+                 pm(r.train_loss_mean, r.train_loss_sd, sci=True) if mse else "-",
+                 pm(r.test_loss_mean, r.test_loss_sd, sci=True) if mse else "-"]
         if pub_mse:
             cells.append(f"{_pub_num(pub, 'train_mse', '.1e')} / {_pub_num(pub, 'test_mse', '.1e')}"
                          if pub and ("train_mse" in pub or "test_mse" in pub) else "-")
-        rej = _fmt_pct(r.get("test_reject_1pct_mean"), r.get("test_reject_1pct_sd"))
-        k = r.get("test_reject_1pct_n")
-        if k is not None and r["test_reject_1pct_mean"] is not None and k < r["n"]:
-            rej += f" (n = {k})"
+        rej = pm(r.test_reject_1pct_mean, r.test_reject_1pct_sd, pct=True)
+        if r.test_reject_1pct_mean is not None and r.test_reject_1pct_n < r.n:
+            rej += f" (n = {r.test_reject_1pct_n})"
         cells.append(rej)
         if pub_rej:
             cells.append(f"{100 * pub['reject_1pct']:.1f}%" if pub and pub.get("reject_1pct") is not None else "-")
-        cells += [delta, noise]
+        cells += [_delta_cell(r), r.delta.verdict() if r.delta else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def notes_lines(rows: list[dict], seeds: tuple[int, ...]) -> list[str]:
+def verdict_lines(rows: list) -> list[str]:
+    """The answer per step: its change against its base in words, how the comparison was made,
+    where the published runs fall among the seeds, and what the step costs."""
+    rows = _typed(rows)
+    head = ["step", "n", "test misses mean ± sd [min-max]", "Δ vs base [95% CI]", "test, pairing",
+            "p (Holm)", "verdict", "published runs among our seeds (true misses, percentile)",
+            "training: passes x digits, s per run", "inference: multiply-adds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in rows:
+        d = r.delta
+        misses = "-" if r.test_misses_mean is None else (
+            f"{pm(r.test_misses_mean, r.test_misses_sd, digits=1)} [{r.test_misses_min}-{r.test_misses_max}]")
+        if d is None:
+            dcell = test = p = verdict = "-"
+        else:
+            dcell = f"{d.diff:+.1f} [{d.low:+.1f}, {d.high:+.1f}] vs {d.base}"
+            test = d.test
+            if d.test == "paired t" and d.corr is not None and d.se_ratio is not None:
+                test += f", r = {d.corr:+.2f}, se x{d.se_ratio:.2f}"
+            p = f"{d.p_holm:.2g}" if d.p_holm is not None else f"{d.p:.2g}"
+            verdict = d.verdict()
+        places = "; ".join(pl.text() for pl in r.placements) or "-"
+        secs = f"{r.run_seconds_mean:.1f} s" if r.run_seconds_mean is not None else "-"
+        cost = f"{r.report_pass} x {r.train_digits or 0:,} = {r.train_digit_passes:,}, {secs}"
+        lines.append("| " + " | ".join([r.step, _n_cell(r), misses, dcell, test, p, verdict, places, cost,
+                                        f"{r.macs_per_digit:,}"]) + " |")
+    return lines
+
+
+def notes_lines(rows: list, seeds: tuple[int, ...]) -> list[str]:
     from .model import counts
+    rows = _typed(rows)
     c = counts()
-    digits = sorted({(r["train_digits"], r["test_digits"]) for r in rows if r["train_digits"]})
+    digits = sorted({(r.train_digits, r.test_digits) for r in rows if r.train_digits})
     lines = [
         f"Every step has the same {c['parameters']:,} parameters and {c['macs']:,} multiply-adds per "
         "digit (model.counts()): none of these changes costs inference time.",
-        f"n = seeds counted (of {len(seeds)}: {', '.join(map(str, seeds))}); errors are mean ± sample sd "
+        f"n = seeds counted (of {len(seeds)}: {_seed_text(seeds)}); errors are mean ± sample sd "
         "over seeds; digits (train/test): " + ", ".join(f"{a}/{b}" for a, b in digits) + ".",
-        "Δ: change of mean test misses from the step this one builds on (base), with a Welch t 95% "
-        "interval over seeds (unpaired); '> noise' = the interval excludes zero.",
+        "Δ: change of mean test misses from the step this one builds on (base), with a 95% t interval: "
+        "paired over seeds when both steps ran the same seeds (a seed gives both the same initial "
+        "weights; r = the pairs' correlation, se x = the paired standard error over the unpaired one), "
+        "Welch's unpaired interval otherwise. Verdict: the change ± the interval's half-width when the "
+        "test of no change is rejected after Holm's correction over the rows of this table (5% "
+        "family-wise), else 'no effect larger than X misses' with X the interval's end farthest from 0.",
+        "Published runs: true misses (from the printed error rate; the anchor's scripts print int(err * N), "
+        "one below it at times), and the share of our seeds with fewer misses (ties count half): below "
+        "the 5th percentile 'lucky', above the 95th 'unlucky', else 'typical'.",
         "MSE: mean over the 10 outputs of (target - output)^2 with ±1 targets, over the split (the tanh "
         "head's loss; '-' for the linear head, whose cross-entropy is in results.json as *_loss_*). "
         "Rejected for 1% error: the smallest share of test digits rejected, lowest margin between "
         "the two most active outputs first, so that the error on the rest is at most 1% (the 1989 "
         "paper's measure).",
     ]
-    if any(r["published"].get("source") == "paper" for r in rows):
+    if any(r.published.get("source") == "paper" for r in rows):
         lines.append("Published for p*: the 1989 paper's own figures after 23 passes, on its zip-code "
                      "digits (7291 train / 2007 test): the same figures beside every step.")
-    if any(r["published"].get("note") for r in rows):
+    if any(r.published.get("note") for r in rows):
         lines.append("(*) published misses as given; the published train figure is on a different split size.")
     return lines
+
+
+def _seed_text(seeds) -> str:
+    seeds = list(seeds)
+    if len(seeds) > 3 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
 
 
 def results_markdown(res: dict) -> str:
@@ -618,9 +624,10 @@ def results_markdown(res: dict) -> str:
     out = [f"# Ladder `{res['ladder']}`", "",
            f"- machine: {prov['machine']}",
            "- versions: " + ", ".join(f"{k} {v}" for k, v in prov.items() if k != "machine"),
-           f"- engine: {res['engine']}; seeds: {len(res['seeds'])} ({', '.join(map(str, res['seeds']))}); "
+           f"- engine: {res['engine']}; seeds: {len(res['seeds'])} ({_seed_text(res['seeds'])}); "
            f"wall time of this invocation {res['wall_s']:.1f} s, runs trained {res['runs_trained']}, "
            f"reused {res['runs_reused']}; summed run time {res['run_seconds_total']:.1f} s", ""]
+    out += ["## Verdicts", ""] + verdict_lines(res["steps"]) + ["", "## Every figure", ""]
     out += table_lines(res["steps"]) + [""]
     out += [f"- {line}" for line in notes_lines(res["steps"], tuple(res["seeds"]))] + [""]
     out += ["| step | passes | config hash (seed 1337) | config vs the 1989 defaults |", "|---|---|---|---|"]
@@ -640,7 +647,8 @@ CSV_FIELDS = ("step", "change", "passes", "report_pass", "n", "diverged", "missi
               "test_loss_mean", "test_loss_sd", "train_mse_mean", "train_mse_sd", "test_mse_mean",
               "test_mse_sd", "published_train_mse", "published_test_mse", "test_reject_1pct_mean",
               "test_reject_1pct_sd", "published_reject_1pct", "base", "delta_misses", "delta_ci95_low",
-              "delta_ci95_high", "larger_than_noise", "config_hash")
+              "delta_ci95_high", "delta_test", "delta_p_holm", "larger_than_noise", "verdict", "test_misses_sd",
+              "train_digit_passes", "run_seconds_mean", "macs_per_digit", "config_hash")
 
 
 def results_csv(res: dict) -> str:
@@ -723,8 +731,11 @@ def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLik
                           "cross-entropy (linear head)",
                   "reject_1pct": "fraction of test digits rejected (lowest top-2 margin first) for "
                                  "1% error on the rest",
-                  "n": "seeds counted", "delta": "Welch t 95% interval, unpaired"},
-        "steps": rows,
+                  "n": "seeds counted",
+                  "delta": "95% t interval of the change in mean test misses: paired over seeds when both "
+                           "steps ran the same seeds, else Welch; verdicts Holm-corrected over the rows",
+                  "placements": "published single runs: true misses, percentile among our seeds"},
+        "steps": [r.to_json() for r in rows],
     }
     write_results(out, res)
     return res

@@ -271,6 +271,70 @@ def fig_curves_ladder(series: list[dict]):
     return fig
 
 
+def fig_seed_misses(rows: list, title: str):
+    """Every seed's test misses per step as dots, the mean with its 95% interval, and the
+    published single runs as distinct markers; steps in ladder order."""
+    from scipy import stats as sst
+    fig = _figure(max(6.0, 0.75 * len(rows) + 2.5), 4.6, layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    rng = np.random.default_rng(0)          # jitter only: the dots' x positions
+    markers = {"published": ("*", "#d62728", 140), "other": ("D", "#ff7f0e", 40)}
+    shown = set()
+    for i, r in enumerate(rows):
+        y = np.array(list(r.misses.values()), dtype=float)
+        if y.size == 0:
+            continue
+        ax.scatter(i + rng.uniform(-0.18, 0.18, y.size), y, s=10, color="#1f77b4", alpha=0.45, lw=0,
+                   label=None if "seed" in shown else "one seed")
+        shown.add("seed")
+        m = y.mean()
+        if y.size > 1:
+            half = sst.t.ppf(0.975, y.size - 1) * y.std(ddof=1) / np.sqrt(y.size)
+            ax.errorbar([i + 0.32], [m], yerr=[[half], [half]], fmt="o", color="black", ms=4, capsize=3,
+                        label=None if "mean" in shown else "mean, 95% interval")
+            shown.add("mean")
+        for pl in r.placements:
+            kind = "published" if pl.source.endswith("(published)") else "other"
+            mk, colour, size = markers[kind]
+            lab = "published run" if kind == "published" else "other single run (reruns, ports)"
+            ax.scatter([i - 0.32], [pl.misses], marker=mk, s=size, color=colour, edgecolor="black", lw=0.4,
+                       zorder=3, label=None if kind in shown else lab)
+            shown.add(kind)
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([r.step for r in rows], rotation=30 if len(rows) > 8 else 0, ha="right" if len(rows) > 8 else "center")
+    ax.set_ylabel("test misses (of %s)" % (rows[0].test_digits or "?"))
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def fig_pass_bands(series: list[tuple[str, np.ndarray, np.ndarray, dict[int, list[int]]]]):
+    """Test misses against pass for each step's seeds: median, the 25-75% and min-max bands over
+    seeds, and the published runs at their passes; one panel per step."""
+    k = len(series)
+    cols = min(k, 3)
+    rows_n = (k + cols - 1) // cols
+    fig = _figure(4.0 * cols, 3.0 * rows_n, layout="constrained")
+    for j, (name, passes, misses, published) in enumerate(series):
+        ax = fig.add_subplot(rows_n, cols, j + 1)
+        q0, q25, q50, q75, q100 = np.percentile(misses, [0, 25, 50, 75, 100], axis=0)
+        ax.fill_between(passes, q0, q100, color="#1f77b4", alpha=0.15, lw=0, label="min-max")
+        ax.fill_between(passes, q25, q75, color="#1f77b4", alpha=0.35, lw=0, label="25-75%")
+        ax.plot(passes, q50, "-", color="#1f77b4", lw=1.5, label=f"median of {misses.shape[0]} seeds")
+        for at, values in sorted(published.items()):
+            ax.scatter([at] * len(values), values, marker="*", s=90, color="#d62728", edgecolor="black",
+                       lw=0.4, zorder=3, label="published" if at == min(published) else None)
+        ax.set_yscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("pass")
+        ax.set_ylabel("test misses, log scale")
+        ax.grid(True, which="both", alpha=0.3)
+        if j == 0:
+            ax.legend(fontsize=7, loc="upper right")
+    return fig
+
+
 def _cmap(name: str):
     import matplotlib
 
@@ -690,6 +754,38 @@ def report_ladder(folder: Path, data_root=None) -> list[Path]:
              "in mean test misses against the step each one builds on. Rejection: share of test digits "
              "rejected (lowest margin first) for 1% error on the rest, computed by this report from the "
              "saved weights.</p>")
+
+    from .stats import StepStats
+    typed = [StepStats.from_json(st) for st in steps]
+    if any(t.misses for t in typed):
+        page.add("seeds", "Every seed, every step", page.figure(
+            "seeds.png", fig_seed_misses(typed, f"ladder {name}: test misses per seed"),
+            "Each dot is one seed's test misses; black: the mean over seeds with its 95% interval; "
+            "red star: the published run of the step, orange diamonds: other single runs (the anchor's "
+            "scripts run on this kind of machine, reruns by others, ports), at their true miss counts.",
+            "test misses per seed and step"))
+    bands, seen_b = [], set()
+    for st, t, runs in zip(steps, typed, step_runs):
+        if t.preset in seen_b or len(runs) < 2:
+            continue
+        seen_b.add(t.preset)
+        curves = [np.array([r["misses"] for r in run.records if r["split"] == "test"]) for run in runs]
+        kmin = min(c.size for c in curves)
+        if kmin < 2:
+            continue
+        pubs: dict[int, list[int]] = {}
+        for t2 in typed:
+            if t2.preset == t.preset:
+                for pl in t2.placements:
+                    pubs.setdefault(t2.report_pass, []).append(pl.misses)
+        bands.append((f"{t.preset}: {t.change[:48]}", np.arange(1, kmin + 1),
+                      np.stack([c[:kmin] for c in curves]).astype(float), pubs))
+    if bands:
+        page.add("bands", "Test misses pass by pass, over seeds", page.figure(
+            "bands.png", fig_pass_bands(bands),
+            "For each step, its seeds' test misses after every pass: the median, the middle half and "
+            "the full range over seeds; stars: published runs (and the anchor's scripts run here) at "
+            "their passes.", "test misses per pass, band over seeds"))
 
     # the run shown in detail: the first seed of the last step that could be evaluated
     shown = next((r for r in step_runs[-1] if r.outputs is not None), None)

@@ -318,7 +318,7 @@ def run_many(jobs: list[RunJob], *, workers: int | None = None, executor: Execut
         else:
             todo.append(job)
     # Longest runs first: the last runs to start are short, so the workers finish together.
-    todo.sort(key=lambda j: -(j.config.passes * (j.config.train_size or 7291)))
+    todo.sort(key=lambda j: -_job_digits(j))
     ex = executor or LocalExecutor(workers)
     try:
         with _TermAsInterrupt():
@@ -686,6 +686,48 @@ def progress_line(outcome: dict, k: int, total: int, step: str) -> str:
     return f"[{k:>{len(str(total))}d}/{total}] {step:<5s} seed {outcome['seed']:<10d} {what}  {outcome['seconds']:7.1f} s"
 
 
+# Training digits per second and process, for the estimate before a ladder starts when no run of
+# its folder has finished yet: measured on an AMD EPYC / Intel Xeon core of this project's
+# machines, evaluation of both splits after every pass included (a0 and a4 runs of
+# docs/ladder.md: 40,000-48,000 for the fast engine; the reference loop about 600).
+DIGITS_PER_SECOND = {"fast": 40_000.0, "torch": 600.0}
+
+
+def _job_digits(job: RunJob) -> float:
+    n = job.config.train_size or (50_000 if job.config.data == "mnist" else 7291)
+    return float(job.config.last_pass * n)
+
+
+def estimate_seconds(todo: list[RunJob], engine: str, workers: int, out: Path) -> float:
+    """Wall seconds to train `todo` on `workers` processes: the digit-passes to train divided by
+    the rate of this folder's finished runs of the same engine (else DIGITS_PER_SECOND)."""
+    done_digits = done_secs = 0.0
+    for d in (Path(out) / "runs").glob("*"):
+        st = d / STATUS_FILE
+        if not st.is_file():
+            continue
+        try:
+            status = json.loads(st.read_text())
+            cfg = Config.from_dict({k: v for k, v in json.loads((d / "config.json").read_text()).items()
+                                    if k in Config.__dataclass_fields__})
+        except (OSError, ValueError, ConfigError):
+            continue
+        if status.get("engine") != engine or not status.get("seconds"):
+            continue
+        done_digits += _job_digits(RunJob(cfg, str(d), engine))
+        done_secs += float(status["seconds"])
+    rate = done_digits / done_secs if done_secs > 0 else DIGITS_PER_SECOND.get(engine, DIGITS_PER_SECOND["torch"])
+    return sum(_job_digits(j) for j in todo) / rate / max(1, workers)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLike, *,
               ladder: str = "custom", engine: str = "fast", workers: int | None = None,
               data_root: str | None = None, executor: Executor | None = None,
@@ -710,8 +752,11 @@ def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLik
     n_done = sum(is_finished(j.dir) for j in jobs)
     say = on_line or (lambda line: log.info(line))
     w = max(1, workers or os.cpu_count() or 1)
+    todo = [j for j in jobs if not is_finished(j.dir)]
+    eta = estimate_seconds(todo, engine, min(w, max(1, len(todo))), out) if todo else 0.0
     say(f"{len(jobs)} runs ({len(steps)} steps x {len(seeds)} seeds): {n_done} already done in {out}, "
-        f"{len(jobs) - n_done} to train on {min(w, max(1, len(jobs) - n_done))} process(es), engine {engine}")
+        f"{len(jobs) - n_done} to train on {min(w, max(1, len(jobs) - n_done))} process(es), engine {engine}"
+        + (f"; estimated {_duration(eta)}" if todo else ""))
     if engine == "fast" and len(jobs) > n_done:
         from .fast import ensure_compiled
         ensure_compiled()       # compile once, before the workers start (they load the cache)

@@ -28,6 +28,7 @@ import pytest
 import torch
 
 from lecun1989 import cli, demo, predict, report
+from lecun1989.model import Net1989
 from lecun1989.pretrained import load_pretrained_with_config
 
 IMAGES = Path(__file__).resolve().parent / "images"
@@ -479,6 +480,46 @@ def test_screenshots_are_legible(browser, page_path, tmp_path, width, height):
             assert right(lay["draw"]) <= a[0]
         else:
             assert a[1] + a[3] <= b[1]                        # one under the other
+        assert t.errors == []
+    finally:
+        t.close()
+
+
+def test_js_forward_for_the_other_activations_and_heads(browser, tmp_path, strip):
+    """Untrained nets with the options the shipped ones do not use (scaled tanh with its own
+    tanh head, a USPS-normalised net; tanh units with a linear head): the JS layers equal
+    PyTorch's on the strip digits, and a drawing goes through the USPS steps."""
+    from lecun1989 import train
+    from lecun1989.config import Config
+    specs = []
+    for i, over in enumerate([dict(activation="scaled-tanh", head="tanh", data="usps"),
+                              dict(activation="tanh", head="linear")]):
+        cfg = Config().with_overrides(seed=20 + i, **over)
+        net = Net1989(train.net_config(cfg), seed=cfg.seed)
+        path = tmp_path / f"net{i}" / "checkpoint.pt"
+        path.parent.mkdir()
+        train.save_checkpoint(path, net.state_dict(), cfg)
+        specs.append((str(path), net, cfg))
+    out = tmp_path / "other.html"
+    assert demo.demo_command([s for s, _, _ in specs], str(out)) == 0
+    t = Page(browser, out, viewport={"width": 1280, "height": 900})
+    try:
+        x, _ = strip
+        for k, (_, net, cfg) in enumerate(specs):
+            got = t.js(JS_LAYERS, k)
+            h1, h2, o = report.hidden_layers(net, x)
+            assert float(np.abs(_f64(got["h2"], (x.shape[0], -1)) - h2.flatten(1).numpy()).max()) < 1e-5
+            assert float(np.abs(_f64(got["out"], (x.shape[0], -1)) - o.numpy()).max()) < 1e-5
+            assert float(np.abs(_f64(got["scores"], (x.shape[0], -1))
+                                - predict.scores(net, x, cfg.head).numpy()).max()) < 1e-5
+        assert t.js("lecun1989.nets.map((n) => n.normalisation)") == ["usps", "mnist"]
+        _draw_mouse(t, SEVEN)
+        seen = t.js("() => Object.keys(lecun1989.state.last.inputs).sort()")
+        assert seen == ["mnist", "usps"]
+        png = tmp_path / "seven.png"
+        png.write_bytes(base64.b64decode(t.js("document.getElementById('draw').toDataURL()").split(",", 1)[1]))
+        usps = np.asarray(t.js("Array.from(lecun1989.state.last.inputs.usps)"))
+        assert float(np.abs(usps - predict.prepare(png, "usps").numpy().ravel()).max()) < 1e-6
         assert t.errors == []
     finally:
         t.close()

@@ -447,7 +447,7 @@ function drawMaps(canvas, values, maps, side, unit, cols, range) {
     const ox = (m % cols) * (mapPx + gap), oy = Math.floor(m / cols) * (mapPx + gap);
     for (let y = 0; y < side; y++)
       for (let x = 0; x < side; x++) {
-        const v = values ? values[(m * side + y) * side + x] : 0;
+        const v = values ? values[(m * side + y) * side + x] : range ? 0 : G.BACKGROUND;   // nothing: white
         const [r, g, b] = range ? heat(v, range[0], range[1]) : grey(v);
         for (let dy = 0; dy < unit; dy++)
           for (let dx = 0; dx < unit; dx++) {
@@ -587,9 +587,11 @@ function paintDigit(x) {
     }
 }
 
+// a pointer position in drawing pixels (the box's border is not part of the drawing)
 function pointAt(e) {
   const r = canvas.getBoundingClientRect();
-  return [(e.clientX - r.left) * DRAW_SIDE / r.width, (e.clientY - r.top) * DRAW_SIDE / r.height];
+  return [(e.clientX - r.left - canvas.clientLeft) * DRAW_SIDE / canvas.clientWidth,
+          (e.clientY - r.top - canvas.clientTop) * DRAW_SIDE / canvas.clientHeight];
 }
 
 canvas.addEventListener("pointerdown", (e) => {

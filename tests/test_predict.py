@@ -165,3 +165,30 @@ def test_cli_predict(capsys):
     assert code == 1
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[0]["digit"] == 3 and "error" in lines[1]
+
+
+def test_resize_is_torchs_antialiased_bilinear():
+    """`_resize` is written out (fixed float64 arithmetic, so the demo's JS can give the same
+    bits) but computes what torch's antialiased bilinear interpolate computes, to float32
+    rounding."""
+    import torch.nn.functional as F
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        H, W = (int(v) for v in rng.integers(2, 120, size=2))
+        h, w = (int(v) for v in rng.integers(2, 30, size=2))
+        a = rng.random((H, W)).astype(np.float32)
+        ref = F.interpolate(torch.from_numpy(a)[None, None], size=(h, w), mode="bilinear",
+                            align_corners=False, antialias=h < H or w < W)[0, 0].clamp(0, 1).numpy()
+        got = predict._resize(a, h, w)
+        assert got.dtype == np.float32 and got.shape == (h, w)
+        assert np.abs(got - ref).max() < 2e-6, (H, W, h, w)
+
+
+def test_resize_to_one_pixel_wide_keeps_the_rows():
+    """A thin upright stroke fitted into the 20x20 box can become one pixel wide; torch's
+    antialiased interpolate (2.13, CPU) then gives every row the first row's value. Ours keeps
+    the rows: ink only in the lower half stays in the lower half."""
+    box = np.zeros((40, 3), dtype=np.float32)
+    box[20:] = 1.0
+    col = predict._resize(box, 20, 1)[:, 0]
+    assert col[:9].max() == 0.0 and col[11:].min() == 1.0

@@ -195,6 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a shipped net, a checkpoint.pt or a run folder (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--show", metavar="DIR", default=None, help="write the 16x16 input the net saw, one PNG per file")
+
+    p = sub.add_parser("demo", help="one HTML page: draw a digit and watch the nets' layers respond",
+                       description="Write one self-contained HTML page (weights embedded, no network needed): "
+                                   "draw a digit and see each net's 16x16 input, H1 and H2 maps, H3 units, outputs "
+                                   "and top three, side by side, with a strip of test digits and the nets' provenance.")
+    p.add_argument("--model", nargs="+", default=None, metavar="1989|modern|PATH",
+                   help="up to 4 nets side by side: shipped nets, checkpoint.pt files or run folders "
+                        "(default: 1989 modern)")
+    p.add_argument("--out", metavar="FILE.html", default="demo.html", help="the page to write (default: %(default)s)")
+    p.add_argument("--open", action="store_true", help="open the page in the default browser (default: off)")
     return parser
 
 
@@ -270,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "predict":
             from .predict import predict_command
             return predict_command(args.files, args.model, args.json, args.show)
+        if args.command == "demo":
+            from .demo import demo_command
+            return demo_command(args.model, args.out, args.open)
     except DataError as e:
         print(f"lecun1989: error: {e}", file=sys.stderr)
         return 1

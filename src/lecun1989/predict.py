@@ -17,6 +17,15 @@ Steps common to both: read (refusing empty, truncated, non-image and enormous fi
 any transparency onto white, convert to grey, decide the polarity from the border (the paper
 around a digit is the majority of the frame), stretch so the paper is 0 and the ink 1, crop to
 the ink.
+
+These steps are written twice: here, and in the JavaScript of `lecun1989 demo`
+(`_demo/demo.js`, one function per function of this module, under the same name), which turns a
+drawing into the net's input. This module is the definition; the demo receives every constant
+below from it, and tests/test_demo.py holds the two to the same 16x16 input in a real browser.
+So that both can give the same bits, each step is plain arithmetic in a stated precision:
+float32 where numpy computes in float32 (grey levels, ink, the 28x28 field), float64 in a fixed
+order for the resizing and the centre of mass (`_resize`, `mnist_field`), and the 28x28 -> 16x16
+step is `data.to16`, as for every training digit (the JS matches torch's bilinear to ~1e-7).
 """
 
 from __future__ import annotations
@@ -29,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .model import IMAGE, Net1989
 
@@ -43,6 +51,10 @@ MNIST_SIDE = 28                    # the MNIST field
 MNIST_BOX = 20                     # the box the ink is fitted into, inside the field
 INK_THRESHOLD = 0.2                # an ink pixel: at least 20% of the way from paper to ink
 NOISE_FLOOR = 0.1                  # below this (after stretching) a pixel is paper
+FRAME_DIVISOR = 20                 # the border frame that tells the paper: 1/20 of the shorter side
+TOP_PERCENTILE = 99.5              # the strongest ink, robust to a few specks ...
+PERCENTILE_MIN_PIXELS = 200        # ... in images larger than this; smaller ones take the maximum
+MIN_CONTRAST = 0.1                 # less contrast than this anywhere: no digit
 
 
 class ImageError(ValueError):
@@ -122,14 +134,14 @@ def ink_of(grey: np.ndarray) -> np.ndarray:
     few specks) is 1."""
     g = np.asarray(grey, dtype=np.float32)
     h, w = g.shape
-    k = max(1, min(h, w) // 20)        # frame width: 5% of the shorter side, at least 1 px
+    k = max(1, min(h, w) // FRAME_DIVISOR)     # frame width: 5% of the shorter side, at least 1 px
     frame = np.concatenate([g[:k].ravel(), g[-k:].ravel(), g[:, :k].ravel(), g[:, -k:].ravel()])
     paper = float(np.median(frame))
     ink = (paper - g) if paper >= 0.5 else (g - paper)     # dark-on-light or light-on-dark
     ink = np.clip(ink, 0.0, None)
-    top = float(np.percentile(ink, 99.5)) if ink.size > 200 else float(ink.max())
+    top = float(np.percentile(ink, TOP_PERCENTILE)) if ink.size > PERCENTILE_MIN_PIXELS else float(ink.max())
     top = max(top, float(ink.max()) * 0.5)
-    if top < 0.1:                       # less than 10% contrast anywhere: no digit
+    if top < MIN_CONTRAST:
         raise ImageError("no ink found (the image is blank or has almost no contrast)")
     ink = np.clip(ink / top, 0.0, 1.0)
     ink[ink < NOISE_FLOOR] = 0.0
@@ -144,12 +156,54 @@ def crop_to_ink(ink: np.ndarray) -> np.ndarray:
     return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
 
 
+def _axis_weights(n_in: int, n_out: int) -> list[tuple[int, list[float]]]:
+    """For each output pixel of one axis: (first input pixel, normalised weights), float64.
+
+    The triangle filter of an antialiased bilinear resize (PIL's, and torch's `antialias=True`):
+    output pixel i is centred at scale * (i + 0.5) in input pixels, scale = n_in / n_out; its
+    filter is a triangle of half-width max(scale, 1), so when shrinking every input pixel
+    contributes and when growing it is plain bilinear interpolation."""
+    scale = n_in / n_out
+    support = max(scale, 1.0)
+    rows = []
+    for i in range(n_out):
+        centre = scale * (i + 0.5)
+        lo = max(int(centre - support + 0.5), 0)
+        hi = min(int(centre + support + 0.5), n_in)
+        w = [max(0.0, 1.0 - abs((j - centre + 0.5) / support)) for j in range(lo, hi)]
+        total = 0.0
+        for v in w:                     # summed in order, as the demo's JS sums them
+            total += v
+        rows.append((lo, [v / total for v in w]))
+    return rows
+
+
+def _resize_rows(a: np.ndarray, n_out: int) -> np.ndarray:
+    """Resize the last axis of a float64 (H, W) array to n_out; each output is summed tap by tap
+    in order (a plain loop, not a matrix product, whose summation order is the BLAS's)."""
+    rows = _axis_weights(a.shape[1], n_out)
+    taps = max(len(w) for _, w in rows)
+    first = np.array([lo for lo, _ in rows])
+    weights = np.zeros((n_out, taps))
+    for i, (_, w) in enumerate(rows):
+        weights[i, :len(w)] = w
+    out = np.zeros((a.shape[0], n_out))
+    for j in range(taps):              # a tap beyond an output's filter has weight 0: adds +0
+        out += a[:, np.minimum(first + j, a.shape[1] - 1)] * weights[:, j]
+    return out
+
+
 def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Area-faithful resize of a float image (antialiased bilinear when shrinking)."""
-    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None]
-    shrink = h < a.shape[0] or w < a.shape[1]
-    out = F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False, antialias=shrink)
-    return out[0, 0].clamp(0.0, 1.0).numpy()
+    """Area-faithful resize of a float image to (h, w): the triangle filter of `_axis_weights`
+    along the width, then along the height, in float64; the result clipped to [0, 1], float32.
+
+    Written out rather than calling torch's antialiased interpolate, whose float32 sums are
+    ordered by the compiler (and which gives every row the first row's value when the output is
+    one pixel wide, torch 2.13 on CPU); this version's arithmetic is fixed, so the demo's JS
+    gets the same bits."""
+    a = np.asarray(a, dtype=np.float64)
+    out = _resize_rows(_resize_rows(a, w).T, h).T
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 def mnist_field(box: np.ndarray) -> np.ndarray:
@@ -160,10 +214,13 @@ def mnist_field(box: np.ndarray) -> np.ndarray:
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     small = _resize(box, nh, nw)
     field = np.zeros((MNIST_SIDE, MNIST_SIDE), dtype=np.float32)
-    total = float(small.sum())
-    ys, xs = np.mgrid[0:nh, 0:nw]
-    cy = float((ys * small).sum() / total) if total > 0 else (nh - 1) / 2
-    cx = float((xs * small).sum() / total) if total > 0 else (nw - 1) / 2
+    # The centre of mass, summed pixel by pixel in row order in float64 (cumsum adds in order;
+    # .sum() would add pairwise): the same sums as the demo's JS, so the same rounding below.
+    flat = small.astype(np.float64).ravel()
+    ys, xs = np.divmod(np.arange(flat.size), nw)
+    total = float(np.cumsum(flat)[-1])
+    cy = float(np.cumsum(ys * flat)[-1]) / total if total > 0 else (nh - 1) / 2
+    cx = float(np.cumsum(xs * flat)[-1]) / total if total > 0 else (nw - 1) / 2
     centre = (MNIST_SIDE - 1) / 2
     # top-left corner that puts the centre of mass at the centre, kept inside the field
     top = int(np.clip(round(centre - cy), 0, MNIST_SIDE - nh))

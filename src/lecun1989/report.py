@@ -324,8 +324,13 @@ def fig_pass_bands(series: list[tuple[str, np.ndarray, np.ndarray, dict[int, lis
         ax.plot(passes, q50, "-", color="#1f77b4", lw=1.5, label=f"median of {misses.shape[0]} seeds")
         for at, values in sorted(published.items()):
             ax.scatter([at] * len(values), values, marker="*", s=90, color="#d62728", edgecolor="black",
-                       lw=0.4, zorder=3, label="published" if at == min(published) else None)
+                       lw=0.4, zorder=3, label="single runs (published, reruns)" if at == min(published) else None)
         ax.set_yscale("log")
+        from matplotlib.ticker import FuncFormatter
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("pass")
         ax.set_ylabel("test misses, log scale")
@@ -778,7 +783,8 @@ def report_ladder(folder: Path, data_root=None) -> list[Path]:
             if t2.preset == t.preset:
                 for pl in t2.placements:
                     pubs.setdefault(t2.report_pass, []).append(pl.misses)
-        bands.append((f"{t.preset}: {t.change[:48]}", np.arange(1, kmin + 1),
+        title = t.change if len(t.change) <= 44 else t.change[:42].rstrip() + "…"
+        bands.append((f"{t.preset}: {title}", np.arange(1, kmin + 1),
                       np.stack([c[:kmin] for c in curves]).astype(float), pubs))
     if bands:
         page.add("bands", "Test misses pass by pass, over seeds", page.figure(

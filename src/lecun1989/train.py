@@ -14,7 +14,6 @@ and `run` drives either: per pass the learning rate (`config.lr_at`), the random
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -28,8 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from . import metrics
-from .config import Config, lr_at
+from .config import Config, ConfigError, lr_at
 from .model import H2_UNITS, Net1989, NetConfig
+from .store import CheckpointError, metrics_text, write_bytes, write_json, write_text  # noqa: F401
 
 
 def net_config(cfg: Config) -> NetConfig:
@@ -186,6 +186,16 @@ class RunResult:
         return [r for r in self.records if r["split"] == split][-1]
 
 
+def check_train_size(cfg: Config) -> None:
+    """ConfigError (before any work) if `train_size` asks for more digits than the data set's
+    training split has (ladder.train_digits: 7291 for mnist1989 and usps, 60,000 for mnist)."""
+    from .data import MNIST_TRAIN, PAPER_TRAIN
+    have = MNIST_TRAIN if cfg.data == "mnist" else PAPER_TRAIN
+    if cfg.train_size > have:
+        raise ConfigError(f"train_size {cfg.train_size} exceeds the {have:,} training digits of {cfg.data} "
+                          f"(--train-size 0 uses them all)")
+
+
 def training_split(cfg: Config, data):
     """The training digits a run uses: the first `train_size` of the split (all if 0).
     (For `mnist`, load_dataset already drew the seeded subset.)"""
@@ -194,9 +204,17 @@ def training_split(cfg: Config, data):
     y = torch.as_tensor(y, dtype=torch.int64)
     if cfg.train_size and cfg.data != "mnist":
         if cfg.train_size > x.shape[0]:
-            raise ValueError(f"train_size {cfg.train_size} exceeds the {x.shape[0]} training digits of {cfg.data}")
+            raise ConfigError(f"train_size {cfg.train_size} exceeds the {x.shape[0]} training digits of {cfg.data}")
         x, y = x[:cfg.train_size], y[:cfg.train_size]
     return x, y
+
+
+def _bar_args(cfg: Config, pass_index: int, n: int) -> dict:
+    """The progress bar of one pass, counting over the whole run, so its ETA is the run's."""
+    from .store import expected_passes
+    total = expected_passes(cfg)
+    return dict(total=total * n, initial=pass_index * n, desc=f"pass {pass_index + 1}/{total}",
+                leave=False, unit="digit", unit_scale=True)
 
 
 def load_data(cfg: Config, root=None):
@@ -211,8 +229,11 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
     """Train one run from its seed and evaluate both splits after every pass.
 
     on_pass(pass_number, train_record, test_record) is called after each pass (1-based).
-    progress: a progress bar within each pass (default: when stderr is a terminal).
-    out: a folder for config.json, metrics.jsonl and checkpoint.pt (each written atomically).
+    progress: a progress bar during each pass, counting over the whole run so that its ETA is
+    the run's (default: when stderr is a terminal).
+    out: a folder for config.json, metrics.jsonl (strict JSON: a non-finite loss is null, with
+    "diverged": true), rejection.json and checkpoint.pt, each written atomically. (The CLI and
+    the ladders train into a temporary folder renamed when finished: store.train_into.)
     """
     t0 = time.perf_counter()
     if data is None:
@@ -237,7 +258,7 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
         bar = None
         if show:
             from tqdm import tqdm
-            bar = tqdm(total=xtr.shape[0], desc=f"pass {p + 1}/{cfg.passes}", leave=False, unit="ex")
+            bar = tqdm(**_bar_args(cfg, p, xtr.shape[0]))
         try:
             eng.train_pass(xtr, ytr, lr_at(cfg, p), shifts, masks, bar.update if bar else None)
         finally:
@@ -249,8 +270,7 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
             recs[split] = {"pass": p + 1, "split": split, **rec}
             result.records.append(recs[split])
         if out_dir is not None:
-            write_text(out_dir / "metrics.jsonl",
-                       "".join(json.dumps(r) + "\n" for r in result.records))
+            write_text(out_dir / "metrics.jsonl", metrics_text(result.records))
         if on_pass is not None:
             on_pass(p + 1, recs["train"], recs["test"])
         if not (math.isfinite(recs["train"]["loss"]) and math.isfinite(recs["test"]["loss"])):
@@ -268,28 +288,8 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
 
 
 # -- files -------------------------------------------------------------------------------------
-def write_bytes(path: Path, blob: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: nothing half-written is left."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode())
-
-
-def write_json(path: Path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
+# Atomic writes and strict JSON live in store.py (write_bytes, write_text, write_json are
+# imported above and stay importable from here).
 
 def save_checkpoint(path: Path, state: dict[str, torch.Tensor], cfg: Config) -> None:
     """A checkpoint is the state_dict plus the config that made it (loads with weights_only=True)."""
@@ -300,10 +300,47 @@ def save_checkpoint(path: Path, state: dict[str, torch.Tensor], cfg: Config) -> 
     write_bytes(path, buf.getvalue())
 
 
+_NOT_A_CHECKPOINT = "give 1989, modern, a run folder or the checkpoint.pt that lecun1989 wrote into it"
+
+
 def load_checkpoint(path: str | os.PathLike) -> tuple[Net1989, Config]:
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    cfg = Config.from_dict(ck["config"])
+    """(net in eval mode, its Config) from a checkpoint. Loaded with weights_only=True: a file
+    holding Python code is refused, never executed. FileNotFoundError if there is no file;
+    CheckpointError (one line naming the file) for anything that is not a lecun1989 checkpoint."""
+    import pickle
+    import zipfile
+    from .config import ConfigError
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file; {_NOT_A_CHECKPOINT}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as e:
+        text = str(e)
+        why = ("it holds Python objects other than tensors (refused, not run)" if "Weights only load failed" in text
+               else f"not a torch file ({text.splitlines()[0] if text else 'unreadable'})")
+        raise CheckpointError(f"{path}: not a lecun1989 checkpoint: {why}; {_NOT_A_CHECKPOINT}") from None
+    except EOFError:
+        raise CheckpointError(f"{path}: empty or cut short; {_NOT_A_CHECKPOINT}") from None
+    except (RuntimeError, OSError, ValueError, zipfile.BadZipFile, KeyError, AttributeError, TypeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({first}); {_NOT_A_CHECKPOINT}") from None
+    if not (isinstance(ck, dict) and isinstance(ck.get("state_dict"), dict) and isinstance(ck.get("config"), dict)):
+        what = type(ck).__name__ if not isinstance(ck, dict) else f"a dict with keys {sorted(map(str, ck))[:6]}"
+        raise CheckpointError(f"{path}: not a lecun1989 checkpoint (it holds {what}, not "
+                              f"{{'state_dict', 'config'}}); {_NOT_A_CHECKPOINT}")
+    try:
+        cfg = Config.from_dict(ck["config"])
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{path}: its config is not valid ({e}); {_NOT_A_CHECKPOINT}") from None
     model = Net1989(net_config(cfg))
-    model.load_state_dict(ck["state_dict"])
+    try:
+        model.load_state_dict(ck["state_dict"])
+    except (RuntimeError, TypeError, KeyError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path}: its weights do not fit the 1989 net ({first}); "
+                              f"{_NOT_A_CHECKPOINT}") from None
     model.eval()
     return model, cfg

@@ -485,9 +485,9 @@ def run_many(jobs: list[RunJob], *, workers: int | None = None, executor: Execut
                     break
                 if not waiting:
                     pids = sorted({p for p in (store.claim_holder(j.dir) for j in busy) if p is not None})
-                    say(f"{len(busy)} run(s) are being trained by another process"
+                    say(f"{len(busy)} run(s) claimed by another process working in this folder"
                         + (f" (pid {', '.join(map(str, pids))})" if pids else "")
-                        + " in this folder: waiting for them")
+                        + ": waiting for them")
                     waiting = True
                 pending = _wait_for_claims(busy, poll)
     finally:
@@ -912,7 +912,8 @@ def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLik
     shared = f", {len(jobs) - n_runs} shared between steps" if len(jobs) > n_runs else ""
 
     def plan(n_done: int, todo: list[RunJob]) -> None:
-        say(f"{n_runs} runs ({len(steps)} steps x {len(seeds)} seeds{shared}): {n_done} already done in "
+        say(f"{n_runs} runs ({len(steps)} step{'s' * (len(steps) > 1)} x {len(seeds)} seed{'s' * (len(seeds) > 1)}"
+            f"{shared}): {n_done} already done in "
             f"{out}, {len(todo)} to train on {min(w, max(1, len(todo)))} process(es), engine {engine}")
         if todo:
             _check_data(todo)

@@ -204,7 +204,7 @@ def evaluate(run: Run, cache: _DataCache) -> bool:
     """Load the run's checkpoint and compute its test outputs; False (with run.problem) if not."""
     ck = run.dir / "checkpoint.pt"
     if not ck.is_file():
-        run.problem = f"no checkpoint.pt in {run.dir}"
+        run.problem = f"{run.dir}: no checkpoint.pt"
         return False
     try:
         net, cfg = load_checkpoint(ck)
@@ -617,7 +617,7 @@ def report_run(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
         _common_figures(page, run, "this run")
     else:
         page.add("missing", "Figures not drawn", f'<p class="note">{html.escape(run.problem or "")}</p>')
-        page.notes.append(f"drew only the learning curves: {run.problem}")
+        page.notes.append(f"only the learning curves drawn: {run.problem}")
     page.add("config", "Config", _kv_table(cfg) if cfg else "<p>no config.json</p>")
     _provenance_section(page, cfg.get("provenance") if isinstance(cfg.get("provenance"), dict) else None)
     return _write(folder, page)
@@ -798,9 +798,9 @@ def report_ladder(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
     if shown is not None:
         _common_figures(page, shown, f"step {last.get('step')}, seed {shown.seed}")
     if problems:
-        page.notes += problems
+        page.notes += [f"not drawn: {p}" for p in problems]
         if shown is not None:
-            page.notes.append(f"the detailed figures show step {last.get('step')}, seed {shown.seed}")
+            page.notes.append(f"the figures of a single run show step {last.get('step')}, seed {shown.seed}")
         page.add("problems", "Not shown", "<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in problems)
                  + "</ul>")
     cfgs, seen = [], set()
@@ -851,7 +851,7 @@ def report_command(path, data_root=None) -> int:
         print(f"lecun1989: error: {e}", file=sys.stderr)
         return 1
     for note in notes:
-        print(f"lecun1989 report: not drawn: {note}", file=sys.stderr)
+        print(f"lecun1989 report: {note}", file=sys.stderr)
     folder = html_path.parent
     pngs = sorted(p.name for p in folder.glob("*.png"))
     print(f"wrote {html_path} ({html_path.stat().st_size // 1024} KB, figures embedded) and "

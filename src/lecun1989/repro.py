@@ -158,7 +158,11 @@ def data_command(action: str, name: str | None, root) -> int:
         return 0
     rows = data.status(root, verify=(action == "verify"))
     base = data.data_root(root)
-    print(f"data root: {base}" + ("" if base.is_dir() else " (does not exist yet)"))
+    note = ""
+    if not base.is_dir():
+        note = (" (does not exist yet; created on first download)" if data._root_source(root) is None else
+                " (does not exist: create it before downloading into it, or fix --data-root / LECUN1989_DATA)")
+    print(f"data root: {base}{note}")
     bad = 0
     for r in rows:
         state = ("BAD" if r["verified"] is False else "missing" if not r["present"] else
@@ -315,9 +319,7 @@ def _print_results(res: dict, out) -> None:
     c = counts()
     for line in ("n: seeds counted; test misses: mean [min-max] over the seeds; Δ: change of the mean",
                  "from the base step, with a Welch t 95% interval; verdict: whether it excludes 0.",
-                 f"Every step has {c['parameters']:,} parameters and {c['macs']:,} multiply-adds per digit.",
-                 "The full table (errors, MSE, rejection, published figures, run folders):",
-                 f"  {Path(out) / 'results.md'}"):
+                 f"Every step has {c['parameters']:,} parameters and {c['macs']:,} multiply-adds per digit."):
         print(line)
     errors: dict[str, list[str]] = {}
     for f in res["runs_failed"]:
@@ -325,11 +327,12 @@ def _print_results(res: dict, out) -> None:
     for error, dirs in errors.items():     # e.g. a missing data file: said once, not once per run
         print(f"lecun1989: error: {len(dirs)} run(s) failed: {error}", file=sys.stderr)
     inv = res.get("invocation_wall_s", res["wall_s"])
-    if res["runs_trained"] or inv == res["wall_s"]:
-        print(f"wall time {inv:.1f} s; results in {Path(out) / 'results.md'} (.json, .csv)")
-    else:
-        print(f"wall time {inv:.1f} s (nothing to train: {res['runs_reused']} finished runs reused; "
-              f"training them took {res['wall_s']:.1f} s); results in {Path(out) / 'results.md'} (.json, .csv)")
+    wall = f"wall time {inv:.1f} s"
+    if not res["runs_trained"] and inv != res["wall_s"]:
+        wall += f" (nothing to train: {res['runs_reused']} runs reused; training them took {res['wall_s']:.1f} s)"
+    print(wall)
+    print(f"the full table (errors, MSE, rejection, published figures, run folders): "
+          f"{Path(out) / 'results.md'} (also .json, .csv)")
 
 
 def train_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jobs: int | None = None,

@@ -238,7 +238,7 @@ def check_output(path: str | os.PathLike, option: str = "--out", *, run: bool = 
         target.mkdir(parents=True, exist_ok=True)
         _probe(target)
     except OSError as e:
-        raise OutputError(f"{option} {p}: " + os_error_line(e, e.filename or target)) from None
+        raise OutputError(f"{option} {p}: " + os_error_line(e, target)) from None
 
 
 # =============================================================================================
@@ -427,9 +427,10 @@ def train_into(cfg, final: str | os.PathLike, *, engine: str = "fast", data=None
                         progress=progress)
         write_json(tmp / STATUS_FILE, status_record(cfg, engine, res))
         _put_in_place(tmp, final, replace)
-    except OSError as e:        # outputs only: data problems are DataErrors
+    except (OSError, OutputError) as e:     # outputs only: data problems are DataErrors
         shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(os_error_line(e, e.filename or tmp)) from None
+        line = str(e) if isinstance(e, OutputError) else os_error_line(e, e.filename or tmp)
+        raise OutputError(line.replace(str(tmp), str(final)) + " (the unfinished run was removed)") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

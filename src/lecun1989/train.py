@@ -303,44 +303,74 @@ def save_checkpoint(path: Path, state: dict[str, torch.Tensor], cfg: Config) -> 
 _NOT_A_CHECKPOINT = "give 1989, modern, a run folder or the checkpoint.pt that lecun1989 wrote into it"
 
 
+def _sniff(head: bytes) -> str | None:
+    """What a file that is not a torch checkpoint looks like, from its first bytes (None: it
+    may be one - torch's zip format, or a pickle, which torch.load(weights_only=True) decides)."""
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return None
+    if head.startswith(b"\x89PNG"):
+        return "a PNG image"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "a JPEG image"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not a torch file"
+    return "a text file"
+
+
 def load_checkpoint(path: str | os.PathLike) -> tuple[Net1989, Config]:
     """(net in eval mode, its Config) from a checkpoint. Loaded with weights_only=True: a file
     holding Python code is refused, never executed. FileNotFoundError if there is no file;
     CheckpointError (one line naming the file) for anything that is not a lecun1989 checkpoint."""
     import pickle
-    import zipfile
+    import warnings
     from .config import ConfigError
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path}: a folder, not a checkpoint file; {_NOT_A_CHECKPOINT}")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        with open(path, "rb") as f:
+            head = f.read(512)
     except FileNotFoundError:
         raise
-    except pickle.UnpicklingError as e:
-        text = str(e)
-        why = ("it holds Python objects other than tensors (refused, not run)" if "Weights only load failed" in text
-               else f"not a torch file ({text.splitlines()[0] if text else 'unreadable'})")
-        raise CheckpointError(f"{path}: not a lecun1989 checkpoint: {why}; {_NOT_A_CHECKPOINT}") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror or e}); {_NOT_A_CHECKPOINT}") from None
+    what = _sniff(head)
+    if what is not None:
+        raise CheckpointError(f"{path}: not a lecun1989 checkpoint ({what}); {_NOT_A_CHECKPOINT}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # e.g. torch's note on a pickle protocol it did not write
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: not a lecun1989 checkpoint (a pickle of Python objects other than "
+                              "tensors: refused, its code is never run); " + _NOT_A_CHECKPOINT) from None
     except EOFError:
-        raise CheckpointError(f"{path}: empty or cut short; {_NOT_A_CHECKPOINT}") from None
-    except (RuntimeError, OSError, ValueError, zipfile.BadZipFile, KeyError, AttributeError, TypeError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({first}); {_NOT_A_CHECKPOINT}") from None
+        raise CheckpointError(f"{path}: cut short; {_NOT_A_CHECKPOINT}") from None
+    except Exception as e:  # noqa: BLE001 - torch reports a damaged archive in several ways
+        first = str(e).splitlines()[0].split(". ")[0][:160] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path}: a damaged checkpoint ({type(e).__name__}: {first}); "
+                              f"{_NOT_A_CHECKPOINT}") from None
     if not (isinstance(ck, dict) and isinstance(ck.get("state_dict"), dict) and isinstance(ck.get("config"), dict)):
-        what = type(ck).__name__ if not isinstance(ck, dict) else f"a dict with keys {sorted(map(str, ck))[:6]}"
-        raise CheckpointError(f"{path}: not a lecun1989 checkpoint (it holds {what}, not "
-                              f"{{'state_dict', 'config'}}); {_NOT_A_CHECKPOINT}")
+        held = f"a {type(ck).__name__}" if not isinstance(ck, dict) else f"a dict of {', '.join(sorted(map(str, ck))[:6])}"
+        raise CheckpointError(f"{path}: not a lecun1989 checkpoint (it holds {held}, not a state_dict and "
+                              f"a config); {_NOT_A_CHECKPOINT}")
     try:
         cfg = Config.from_dict(ck["config"])
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{path}: its config is not valid ({e}); {_NOT_A_CHECKPOINT}") from None
     model = Net1989(net_config(cfg))
-    try:
-        model.load_state_dict(ck["state_dict"])
-    except (RuntimeError, TypeError, KeyError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{path}: its weights do not fit the 1989 net ({first}); "
-                              f"{_NOT_A_CHECKPOINT}") from None
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = ck["state_dict"]
+    wrong = [k for k in want if not (isinstance(got.get(k), torch.Tensor) and tuple(got[k].shape) == want[k])]
+    extra = sorted(set(map(str, got)) - set(want))
+    if wrong or extra:
+        bad = (f"{wrong[0]} is {tuple(got[wrong[0]].shape) if isinstance(got.get(wrong[0]), torch.Tensor) else 'missing'}"
+               f", expected {want[wrong[0]]}" if wrong else f"unexpected {extra[0]}")
+        raise CheckpointError(f"{path}: its weights do not fit the 1989 net ({bad}); {_NOT_A_CHECKPOINT}")
+    model.load_state_dict(got)
     model.eval()
     return model, cfg

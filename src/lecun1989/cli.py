@@ -216,7 +216,7 @@ def _needs_root(cfgs: list[Config]) -> bool:
     return any(c.data in ("usps", "mnist") for c in cfgs)
 
 
-def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+def _check(args: argparse.Namespace) -> dict:
     """Every option checked against the others, the data and the file system before any work;
     a problem is a usage error (one line, exit 2). Returns what the command needs."""
     from . import store
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
-    plan = _check(args, parser)
+    plan = _check(args)
     from .data import DataError
     from .pretrained import PretrainedError
     from .report import ReportError
@@ -331,10 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, OutputError, CorruptFileError, ReportError, PretrainedError, ConfigError) as e:
         _error(str(e))
         return 1
-    except BrokenPipeError:             # e.g. `lecun1989 data list | head -1`
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
+    except BrokenPipeError:             # e.g. `lecun1989 data list | head -1`: the reader left
+        try:                            # (stdout goes to /dev/null, so the exit flush does not fail)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
             pass
         return 1
     except OSError as e:

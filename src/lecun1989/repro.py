@@ -100,6 +100,8 @@ def _run(cfg: Config, engine: str, data_root, out) -> int:
     data = load_data(cfg, data_root)         # a data problem is said before anything else
     for line in header_lines(cfg, engine):
         print(line)
+    if out is not None and Path(out).is_dir() and any(Path(out).iterdir()):
+        print(f"(the run already in {out} is replaced when this one has finished)")
     try:
         with _term_as_interrupt():
             if out is None:
@@ -226,7 +228,7 @@ class _Progress:
         with self.lock:
             if self.bar is None:
                 from tqdm import tqdm
-                self.bar = tqdm(total=total, unit="", leave=False, dynamic_ncols=True,
+                self.bar = tqdm(total=total, unit="", leave=False, dynamic_ncols=True, desc=f"runs {k}/{n}",
                                 bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed} elapsed, ETA {remaining}]")
             self.bar.set_description_str(f"runs {k}/{n}", refresh=False)
             self.bar.update(max(0.0, min(done, total) - self.bar.n))

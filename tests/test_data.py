@@ -363,6 +363,7 @@ def _no_temp_files(folder: Path) -> bool:
 def test_fetch_from_local_mirror(tmp_path, shared_data, monkeypatch):
     monkeypatch.setattr(data, "USPS_MIRRORS", ((shared_data / "usps").as_uri() + "/",))
     root = tmp_path / "root"
+    root.mkdir()                # a data folder given by the caller is never created (a typo would be)
     paths = data.fetch("usps", root)
     assert [p.name for p in paths] == ["zip.train.gz", "zip.test.gz"]
     for p in paths:
@@ -378,6 +379,7 @@ def test_fetch_falls_back_to_second_mirror(tmp_path, shared_data, monkeypatch):
     monkeypatch.setattr(data, "MNIST_MIRRORS", (first.as_uri() + "/",
                                                (shared_data / "mnist").as_uri() + "/"))
     root = tmp_path / "root"
+    root.mkdir()
     paths = data.fetch("mnist", root)
     assert [p.name for p in paths] == list(MNIST_FILES)
     assert all(p.read_bytes() == (shared_data / "mnist" / p.name).read_bytes() for p in paths)
@@ -391,6 +393,7 @@ def test_download_with_wrong_checksum_is_discarded(tmp_path, shared_data, monkey
     _gz(fake / "zip.test.gz", _usps_line().encode())
     monkeypatch.setattr(data, "USPS_MIRRORS", (fake.as_uri() + "/",))
     root = tmp_path / "root"
+    root.mkdir()
     with pytest.raises(DataError) as err:
         data.fetch("usps", root)
     msg = str(err.value)
@@ -420,7 +423,12 @@ def test_missing_files_offline_one_message(tmp_path, monkeypatch):
     assert str(root / "mnist") in msg
     assert not root.exists()  # download=False creates nothing
 
+    # with downloads on, a data folder given by the caller that does not exist is not created
+    with pytest.raises(DataError, match="does not exist.*--data-root or LECUN1989_DATA"):
+        data.load_dataset("usps", root)
+    assert not root.exists()
     # with downloads on but every mirror unreachable: same message plus the reasons
+    root.mkdir()
     with pytest.raises(DataError) as err:
         data.load_dataset("usps", root)
     msg = str(err.value)

@@ -157,7 +157,9 @@ def _mtimes(out: Path) -> dict[str, float]:
 
 
 def _metrics(out: Path) -> dict[str, str]:
-    return {p.name: (p / "metrics.jsonl").read_text() for p in (out / "runs").iterdir()}
+    # hidden entries are bookkeeping (.claims/, a run in training's .tmp-*), not runs
+    return {p.name: (p / "metrics.jsonl").read_text() for p in (out / "runs").iterdir()
+            if not p.name.startswith(".")}
 
 
 @pytest.fixture(scope="module")
@@ -359,7 +361,7 @@ def test_cli_ladder_then_reuse(tmp_path, capsys):
             "--engine", ENGINE, "--override", "train_size=100", "--override", "passes=1"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "[1/2] a0" in out and "| a0 |" in out and "9,760 parameters" in out
+    assert "[1/2] a0" in out and "| a0 " in out and "9,760 parameters" in out
     assert main(argv) == 0
     assert "2 already done" in capsys.readouterr().out
     res = json.loads((tmp_path / "results.json").read_text())

@@ -124,8 +124,15 @@ def _add_run_options(p: argparse.ArgumentParser, *, full: bool) -> None:
                    help="shift augmentation: up to 1 px in x and y with wrap-around (default: off)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (with a pointer to --help), not the whole usage block; exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"lecun1989: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lecun1989",
         description="LeCun et al. 1989 (handwritten zip codes) reproduced, and its modernisation.")
     parser.add_argument("--version", action="version", version=f"lecun1989 {__version__}")
@@ -225,7 +232,108 @@ class _StdoutHandler(logging.StreamHandler):
         super().emit(record)
 
 
+def _needs_root(cfgs: list[Config]) -> bool:
+    return any(c.data in ("usps", "mnist") for c in cfgs)
+
+
+def _check(args: argparse.Namespace) -> dict:
+    """Every option checked against the others, the data and the file system before any work;
+    a problem is a usage error (one line, exit 2). Returns what the command needs."""
+    from . import store
+    from .train import check_train_size
+    plan: dict = {}
+    try:
+        cfgs: list[Config] = []
+        if args.command in ("repro", "train"):
+            plan["cfg"] = config_from_args(args)
+            cfgs.append(plan["cfg"])
+        if args.command in ("repro", "train", "ladder"):
+            from .ladder import parse_seeds
+            plan["seeds"] = parse_seeds(args.seeds, first=args.seed)
+        if args.command == "ladder":
+            from .ladder import apply_override, ladder_steps
+            steps = [s.strip() for s in args.steps.split(",") if s.strip()] if args.steps else None
+            presets = ladder_steps(args.name, steps)
+            plan["steps"], plan["override"] = steps, dict(args.override)
+            if args.rng != DEFAULTS.rng:
+                plan["override"].setdefault("rng", args.rng)
+            cfgs += [apply_override(p, plan["override"]).config for p in presets]
+        for cfg in cfgs:
+            check_train_size(cfg)
+        root = getattr(args, "data_root", None)
+        if root and not os.path.isdir(root) and (_needs_root(cfgs) or getattr(args, "data_command", "") == "fetch"):
+            _usage_error(args, f"--data-root {root}: no such folder (the folder holding mnist/ and usps/; "
+                         "LECUN1989_DATA sets the default)")
+        if args.command == "train" and len(plan["seeds"]) == 1:
+            cfg = plan["cfg"] = plan["cfg"].with_overrides(seed=plan["seeds"][0])
+            plan["out"] = args.out or os.path.join("runs", f"{cfg.data}-{cfg.hash()}")
+            store.check_output(plan["out"], run=True)
+        elif args.command == "train":
+            plan["out"] = args.out or os.path.join("runs", f"seeds-{plan['cfg'].data}-{plan['cfg'].hash()}")
+            store.check_output(plan["out"])
+        elif args.command == "ladder":
+            plan["out"] = args.out or os.path.join("runs", f"ladder-{args.name}")
+            store.check_output(plan["out"])
+        elif args.command == "repro" and args.out:
+            store.check_output(args.out, run=len(plan["seeds"]) == 1)
+        elif args.command == "predict" and args.show:
+            store.check_output(args.show, "--show")
+    except (ConfigError, ValueError, store.OutputError) as e:
+        _usage_error(args, str(e))
+    return plan
+
+
+def _usage_error(args: argparse.Namespace, message: str):
+    """A usage problem found after parsing: the same one line as argparse's own, exit 2."""
+    prog = f"lecun1989 {args.command}" + (f" {args.data_command}" if getattr(args, "data_command", None) else "")
+    print(f"lecun1989: error: {message} (see '{prog} --help')", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _run(args: argparse.Namespace, plan: dict) -> int:
+    seeds = plan.get("seeds")
+    if args.command == "repro" and len(seeds) > 1:
+        from .repro import repro_seeds
+        return repro_seeds(plan["cfg"], seeds, engine=args.engine, jobs=args.jobs, data_root=args.data_root,
+                           out=args.out)
+    if args.command == "repro":
+        from .repro import repro
+        return repro(plan["cfg"].with_overrides(seed=seeds[0]), engine=args.engine, data_root=args.data_root,
+                     out=args.out)
+    if args.command == "train" and len(seeds) > 1:
+        from .repro import train_seeds
+        return train_seeds(plan["cfg"], seeds, engine=args.engine, jobs=args.jobs, data_root=args.data_root,
+                           out=plan["out"])
+    if args.command == "train":
+        from .repro import train_one
+        return train_one(plan["cfg"], engine=args.engine, data_root=args.data_root, out=plan["out"])
+    if args.command == "ladder":
+        from .repro import ladder_command
+        return ladder_command(args.name, steps=plan["steps"], seeds=seeds, engine=args.engine, jobs=args.jobs,
+                              data_root=args.data_root, out=plan["out"], override=plan["override"])
+    if args.command == "data":
+        from .repro import data_command
+        return data_command(args.data_command, getattr(args, "name", None), args.data_root)
+    if args.command == "report":
+        from .report import report_command
+        return report_command(args.dir, data_root=args.data_root)
+    if args.command == "predict":
+        from .predict import predict_command
+        return predict_command(args.files, args.model, args.json, args.show)
+    if args.command == "demo":
+        from .demo import demo_command
+        return demo_command(args.model, args.out, args.open)
+    raise AssertionError(f"unknown command {args.command}")  # pragma: no cover - argparse checks it
+
+
+def _error(text: str) -> None:
+    print(f"lecun1989: error: {text}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The one error boundary: a problem a user can cause ends in one line on stderr and an exit
+    code (2: invalid usage, checked before any work; 1: a failure at run time; 130: Ctrl-C),
+    never in a traceback. LECUN1989_DEBUG=1 shows the traceback of an unexpected error."""
     parser = build_parser()
     args = parser.parse_args(argv)
     # the library logs (e.g. the fast engine's first-use compile time); the CLI shows it
@@ -235,62 +343,34 @@ def main(argv: list[str] | None = None) -> int:
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
-    seeds = steps = override = None
-    try:
-        cfg = config_from_args(args) if args.command in ("repro", "train") else None
-        if args.command in ("repro", "train", "ladder"):
-            from .ladder import ladder_steps, parse_seeds
-            seeds = parse_seeds(args.seeds, first=args.seed)
-        if args.command == "ladder":
-            steps = [s.strip() for s in args.steps.split(",") if s.strip()] if args.steps else None
-            ladder_steps(args.name, steps)
-            override = dict(args.override)
-            if args.rng != DEFAULTS.rng:
-                override.setdefault("rng", args.rng)
-            if override:
-                Config().with_overrides(**override)
-    except (ConfigError, ValueError) as e:
-        parser.error(str(e))
+    plan = _check(args)
     from .data import DataError
+    from .pretrained import PretrainedError
+    from .report import ReportError
+    from .store import CorruptFileError, OutputError, os_error_line
     try:
-        if args.command == "repro" and len(seeds) > 1:
-            from .repro import repro_seeds
-            return repro_seeds(cfg, seeds, engine=args.engine, jobs=args.jobs, data_root=args.data_root, out=args.out)
-        if args.command == "repro":
-            from .repro import repro
-            return repro(cfg.with_overrides(seed=seeds[0]), engine=args.engine, data_root=args.data_root, out=args.out)
-        if args.command == "train" and len(seeds) > 1:
-            from .repro import train_seeds
-            return train_seeds(cfg, seeds, engine=args.engine, jobs=args.jobs, data_root=args.data_root, out=args.out)
-        if args.command == "train":
-            from .repro import train_one
-            cfg = cfg.with_overrides(seed=seeds[0])
-            out = args.out or os.path.join("runs", f"{cfg.data}-{cfg.hash()}")
-            return train_one(cfg, engine=args.engine, data_root=args.data_root, out=out)
-        if args.command == "ladder":
-            from .repro import ladder_command
-            return ladder_command(args.name, steps=steps, seeds=seeds, engine=args.engine, jobs=args.jobs,
-                                  data_root=args.data_root, out=args.out, override=override)
-        if args.command == "data":
-            from .repro import data_command
-            return data_command(args.data_command, getattr(args, "name", None), args.data_root)
-        if args.command == "report":
-            from .report import report_command
-            return report_command(args.dir, data_root=args.data_root)
-        if args.command == "predict":
-            from .predict import predict_command
-            return predict_command(args.files, args.model, args.json, args.show)
-        if args.command == "demo":
-            from .demo import demo_command
-            return demo_command(args.model, args.out, args.open)
-    except DataError as e:
-        print(f"lecun1989: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("lecun1989: interrupted", file=sys.stderr)
+        return _run(args, plan)
+    except KeyboardInterrupt as e:
+        print(f"lecun1989: {e or 'interrupted'}", file=sys.stderr)
         return 130
-    parser.error(f"unknown command {args.command}")
-    return 2
+    except (DataError, OutputError, CorruptFileError, ReportError, PretrainedError, ConfigError) as e:
+        _error(str(e))
+        return 1
+    except BrokenPipeError:             # e.g. `lecun1989 data list | head -1`: the reader left
+        try:                            # (stdout goes to /dev/null, so the exit flush does not fail)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
+    except OSError as e:
+        _error(os_error_line(e, e.filename, "read or write"))
+        return 1
+    except Exception as e:  # noqa: BLE001 - the boundary: a bug, said in one line
+        if os.environ.get("LECUN1989_DEBUG") == "1":
+            raise
+        _error(f"unexpected {type(e).__name__}: {e}. This is a bug in lecun1989: please report it with the "
+               "command (LECUN1989_DEBUG=1 shows the traceback)")
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

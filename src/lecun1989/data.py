@@ -192,10 +192,26 @@ _USPS_FILES = {key: _FileSpec("usps", f"zip.{key}.gz") for key in ("train", "tes
 _FILES_OF = {"mnist": list(_MNIST_FILES.values()), "usps": list(_USPS_FILES.values())}
 
 
+def _root_source(root: str | os.PathLike | None) -> str | None:
+    """Who chose the data folder: "--data-root" (the `root` argument), "LECUN1989_DATA", or
+    None for the per-user cache folder (the only one lecun1989 creates itself)."""
+    if root is not None and str(root) != "":
+        return "--data-root"
+    if os.environ.get("LECUN1989_DATA"):
+        return "LECUN1989_DATA"
+    return None
+
+
 def _locate(spec: _FileSpec, folder: Path) -> Path | None:
+    """The file's path in `folder`, or None if absent. Something else than a file where the
+    file should be (a folder) is a DataError: it is not "missing", and must not be downloaded over."""
     for path in spec.candidates(folder):
         if path.is_file():
             return path
+        if path.exists() or path.is_symlink():
+            what = "a folder" if path.is_dir() else "not a regular file"
+            raise DataError(f"{path}: {what} where the data file {path.name} should be; remove it "
+                            "(lecun1989 data fetch then downloads the file) or put the file there")
     return None
 
 
@@ -314,10 +330,12 @@ def _download(spec: _FileSpec, folder: Path, failures: list[str]) -> Path | None
     return None
 
 
-def _ensure(dataset: str, folder: Path, download: bool) -> dict[str, Path]:
+def _ensure(dataset: str, folder: Path, download: bool, source: str | None = None) -> dict[str, Path]:
     """Paths of every file of `dataset` ("mnist" or "usps") in `folder` (normally
     root/<dataset>), downloading missing ones.
-    Missing files after that -> one DataError listing each file, its URLs and the folder."""
+    Missing files after that -> one DataError listing each file, its URLs and the folder.
+    source: who chose the root (_root_source); a root chosen by the user that does not exist
+    is an error (a typo), never created."""
     found: dict[str, Path] = {}
     missing: list[_FileSpec] = []
     for spec in _FILES_OF[dataset]:
@@ -326,6 +344,10 @@ def _ensure(dataset: str, folder: Path, download: bool) -> dict[str, Path]:
             missing.append(spec)
         else:
             found[spec.filename] = path
+    if missing and download and source is not None and not folder.parent.is_dir():
+        raise DataError(f"data folder {folder.parent} (from {source}) does not exist: check the path given "
+                        "with --data-root or LECUN1989_DATA, or create the folder first to download "
+                        f"'{dataset}' into it")
     failures: list[str] = []
     still: list[_FileSpec] = []
     for spec in missing:
@@ -339,7 +361,7 @@ def _ensure(dataset: str, folder: Path, download: bool) -> dict[str, Path]:
         how = ("download failed: " + "; ".join(failures) + ". ") if failures else (
             "downloads are off. " if not download else "")
         raise DataError(f"missing data for '{dataset}': {files}. {how}Put the file(s) in "
-                        f"{folder} (or choose another data folder with LECUN1989_DATA)")
+                        f"{folder} (or choose another data folder with --data-root or LECUN1989_DATA)")
     return found
 
 
@@ -408,12 +430,12 @@ def read_mnist(root: str | os.PathLike | None = None, *, download: bool = True
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The full MNIST arrays from `root`/mnist, checked: (train images (60000, 28, 28) uint8,
     train labels (60000,) uint8, test images (10000, 28, 28), test labels (10000,))."""
-    return _read_mnist_folder(data_root(root) / "mnist", download)
+    return _read_mnist_folder(data_root(root) / "mnist", download, _root_source(root))
 
 
-def _read_mnist_folder(folder: Path, download: bool
+def _read_mnist_folder(folder: Path, download: bool, source: str | None = None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    paths = _ensure("mnist", folder, download)
+    paths = _ensure("mnist", folder, download, source)
     out = []
     for split, count in (("train", MNIST_TRAIN), ("t10k", MNIST_TEST)):
         for kind, magic in (("images-idx3", IDX_IMAGES_MAGIC), ("labels-idx1", IDX_LABELS_MAGIC)):
@@ -651,7 +673,7 @@ def load_dataset(name: str = "mnist1989", root: str | os.PathLike | None = None,
                          "28x28 -> 16x16"),
         )
     if name == "usps":
-        paths = _ensure("usps", data_root(root) / "usps", download)
+        paths = _ensure("usps", data_root(root) / "usps", download, _root_source(root))
         splits = []
         for key, count in (("train", PAPER_TRAIN), ("test", PAPER_TEST)):
             spec = _USPS_FILES[key]
@@ -686,7 +708,7 @@ def fetch(name: str, root: str | os.PathLike | None = None) -> list[Path]:
     if name in ("mnist1989", "mnist1989-test-first"):
         _embedded_arrays()
         return [embedded_path()]
-    paths = _ensure(name, data_root(root) / name, download=True)
+    paths = _ensure(name, data_root(root) / name, download=True, source=_root_source(root))
     out = []
     for spec in _FILES_OF[name]:
         path = paths[spec.filename]
@@ -716,12 +738,17 @@ def status(root: str | os.PathLike | None = None, *, verify: bool = True) -> lis
             continue
         for spec in _FILES_OF[name]:
             folder = base / spec.dataset
-            path = _locate(spec, folder)
             verified = None
+            try:
+                path = _locate(spec, folder)
+            except DataError as e:          # something else than a file where the file should be
+                rows.append(dict(name=name, file=spec.filename, path=str(spec.candidates(folder)[0]),
+                                 present=True, verified=False, url=spec.urls()[0], note=str(e)))
+                continue
             if path is None:
-                note = f"missing; downloaded on first use into {folder}"
+                note = f"downloaded on first use into {folder}"
             else:
-                note = "present"
+                note = "not checked (lecun1989 data verify checks it)"
                 if verify:
                     try:
                         _verify_file(spec, path)

@@ -6,11 +6,18 @@ published figures), each trained over several seeds. Every run lives in its own 
     OUT/runs/<run id>/   config.json, metrics.jsonl (one record per pass and split),
                          checkpoint.pt, status.json (done | diverged, with the pass)
 
-named by `Config.hash()` (every field, the seed included). A run is trained into
-`OUT/runs/.tmp-<id>-<pid>` and renamed into place when it has finished, so a folder under its
-final name is always a finished run: re-running skips it, and an interruption (Ctrl-C, a kill)
-loses only the runs that were in progress. Reports at intermediate passes read metrics.jsonl;
-nothing is re-trained.
+named by `Config.hash()` (every field, the seed included; results.md indexes them by step and
+seed). A run is trained into `OUT/runs/.tmp-<id>-<pid>` and renamed into place when it has
+finished (store.train_into), so a folder under its final name is a finished run: re-running
+checks it (store.check_run) and reuses it, or trains it again if it is damaged; an interruption
+(Ctrl-C, a kill) loses only the runs that were in progress. Reports at intermediate passes read
+metrics.jsonl; nothing is re-trained.
+
+Several processes may work on one folder at once (two `lecun1989 ladder` commands with the
+same --out): each run is claimed before it is trained (store.claim, an flock released when its
+process ends), so each run is trained once; a process skips the runs another one holds, trains
+the rest, then waits for those (or trains them, if their process stopped) before it writes the
+table.
 
 Runs go through an `Executor` (one method: `map(fn, jobs)` yielding results as they finish).
 `LocalExecutor` uses one single-threaded process per core; a cluster backend would implement
@@ -27,11 +34,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
 import logging
 import math
 import os
-import shutil
 import signal
 import threading
 import time
@@ -39,14 +44,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
+from . import store
 from .config import LADDERS, PRESETS, Config, ConfigError, Preset
 from .stats import StepStats, apply_holm, compare, mean_sd, pm
 
 log = logging.getLogger(__name__)
 
 FIRST_SEED = 1337               # the anchor's seed: ladders count up from it
-TMP_PREFIX = ".tmp-"
-STATUS_FILE = "status.json"
+TMP_PREFIX = store.TMP_PREFIX
+STATUS_FILE = store.STATUS_FILE
+is_finished = store.is_finished
+clean_stale = store.clean_stale
 
 
 # =============================================================================================
@@ -176,44 +184,11 @@ def run_id(cfg: Config, engine: str = "fast") -> str:
     return cfg.hash() if engine == "fast" else f"{cfg.hash()}-{engine}"
 
 
-def is_finished(run_dir: str | os.PathLike) -> bool:
-    return (Path(run_dir) / STATUS_FILE).is_file()
-
-
 def read_run(run_dir: str | os.PathLike) -> tuple[dict, list[dict]]:
-    """(status, per-pass records) of a finished run."""
+    """(status, per-pass records) of a finished run; CorruptFileError naming a damaged file."""
     d = Path(run_dir)
-    status = json.loads((d / STATUS_FILE).read_text())
-    records = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    return status, records
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def clean_stale(folder: str | os.PathLike) -> list[Path]:
-    """Remove half-trained run folders (`.tmp-<id>-<pid>`) whose process is gone."""
-    removed = []
-    folder = Path(folder)
-    if not folder.is_dir():
-        return removed
-    for p in folder.glob(TMP_PREFIX + "*"):
-        try:
-            pid = int(p.name.rsplit("-", 1)[1])
-        except (IndexError, ValueError):
-            continue
-        if pid != os.getpid() and _pid_alive(pid):
-            continue
-        shutil.rmtree(p, ignore_errors=True)
-        removed.append(p)
-    return removed
+    fix = "run the same command again: a damaged run is trained again"
+    return store.read_json(d / STATUS_FILE, fix), store.read_records(d / "metrics.jsonl", fix)
 
 
 _DATA: dict[tuple, Any] = {}
@@ -228,41 +203,38 @@ def _data_for(cfg: Config, root: str | None):
     return _DATA[key]
 
 
+def _error_text(e: BaseException) -> str:
+    """A failed run's reason: the message of a one-line error, else the exception's type too."""
+    from .data import DataError
+    if isinstance(e, (DataError, store.OutputError, store.CorruptFileError, ConfigError)):
+        return str(e)
+    return f"{type(e).__name__}: {e}"
+
+
 def train_job(job: RunJob) -> dict:
-    """Train one run into a temporary folder, then rename it into place. Returns an outcome:
-    {id, dir, seed, status (done | diverged | failed), diverged_at, seconds, train, test, error}.
-    An exception becomes a `failed` outcome (and no folder), so it does not stop other runs."""
-    from .train import run, write_json
+    """Claim one run, train it into a temporary folder, rename it into place. Returns an outcome:
+    {id, dir, seed, status (done | diverged | failed | busy), diverged_at, seconds, train, test,
+    error}. `busy`: another process holds the run's claim (it is training it). A run finished
+    meanwhile by another process is read back (`reused`); a damaged one is trained again. An
+    exception becomes a `failed` outcome (and no folder), so it does not stop other runs."""
     final = Path(job.dir)
-    tmp = final.parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}"
     out = {"id": final.name, "dir": str(final), "seed": job.config.seed, "diverged_at": None,
            "train": None, "test": None, "error": None}
     try:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        data = _data_for(job.config, job.data_root)
-        res = run(job.config, engine=job.engine, data=data, out=tmp, progress=False)
+        with store.claim(final) as mine:
+            if not mine:
+                return {**out, "status": "busy", "seconds": 0.0}
+            if final.exists():
+                if store.check_run(final, job.config) is None:
+                    return {**_finished_outcome(final), "by_other": True}
+                store.discard(final)
+            data = _data_for(job.config, job.data_root)
+            res = store.train_into(job.config, final, engine=job.engine, data=data, progress=False)
         status = "diverged" if res.diverged_at is not None else "done"
-        write_json(tmp / STATUS_FILE, {
-            "status": status, "diverged_at": res.diverged_at, "seconds": round(res.seconds, 3),
-            # a run stopped early (Config.stop_after) is finished as configured, but says so
-            "passes_trained": res.records[-1]["pass"], "passes_scheduled": job.config.passes,
-            "engine": job.engine, "seed": job.config.seed, "config_hash": job.config.hash(),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not is_finished(final):      # not a finished twin from a concurrent invocation
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
         out.update(status=status, diverged_at=res.diverged_at, seconds=res.seconds,
                    train=res.final("train"), test=res.final("test"))
     except Exception as e:  # noqa: BLE001 - reported as a failed run, the others go on
-        shutil.rmtree(tmp, ignore_errors=True)
-        out.update(status="failed", seconds=0.0, error=f"{type(e).__name__}: {e}")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        out.update(status="failed", seconds=0.0, error=_error_text(e))
     return out
 
 
@@ -294,41 +266,179 @@ class _TermAsInterrupt:
         return False
 
 
-def run_many(jobs: list[RunJob], *, workers: int | None = None, executor: Executor | None = None,
-             on_done: Callable[[dict, int, int], None] | None = None) -> list[dict]:
-    """Train every job not yet finished (in parallel), skipping finished ones.
+def train_digits(cfg: Config) -> int:
+    """The number of training digits a run of `cfg` goes through per pass."""
+    from .data import MNIST_TRAIN, PAPER_TRAIN
+    return cfg.train_size or (MNIST_TRAIN if cfg.data == "mnist" else PAPER_TRAIN)
 
-    Returns one outcome per job, in the order given (finished ones read from their folders,
-    marked `reused`). on_done(outcome, k, total) is called as each new run finishes, with k of
-    total runs of this call done. Results do not depend on `workers`: each run is a function
-    of its config only and computes on one thread.
-    """
+
+def _cost(cfg: Config) -> int:
+    return store.expected_passes(cfg) * train_digits(cfg)
+
+
+class _Watch:
+    """Progress of the runs to train, in digit-passes: finished runs count whole, runs in
+    training count the passes in their temporary folder's metrics.jsonl (one record per pass and
+    split, rewritten atomically after each pass), whichever process trains them. A thread calls
+    on_progress(done, total, runs_finished, runs) every `every` seconds."""
+
+    def __init__(self, todo: list[RunJob], on_progress, every: float = 1.0) -> None:
+        self.todo, self.on_progress, self.every = todo, on_progress, every
+        self.total = sum(_cost(j.config) for j in todo)
+        self.finished: set[str] = set()
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.thread = None
+
+    def __enter__(self):
+        if self.on_progress is not None and self.todo:
+            self.report()
+            self.thread = threading.Thread(target=self._loop, daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
+        return False
+
+    def done(self, job_dir: str) -> None:
+        self.finished.add(job_dir)
+        if self.on_progress is not None:
+            self.report()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.every):
+            self.report()
+
+    def _measure(self) -> float:
+        done = 0.0
+        listings: dict[Path, list[str]] = {}
+        for j in self.todo:
+            if j.dir in self.finished:
+                done += _cost(j.config)
+                continue
+            final = Path(j.dir)
+            if final.parent not in listings:
+                try:
+                    listings[final.parent] = os.listdir(final.parent)
+                except OSError:
+                    listings[final.parent] = []
+            passes = 0
+            for name in listings[final.parent]:
+                if name.startswith(f"{store.TMP_PREFIX}{final.name}-"):
+                    try:
+                        text = (final.parent / name / "metrics.jsonl").read_text()
+                    except OSError:
+                        continue
+                    passes = max(passes, text.count("\n") // 2)
+            done += min(passes, store.expected_passes(j.config)) * train_digits(j.config)
+        return done
+
+    def report(self) -> None:
+        with self.lock:
+            self.on_progress(self._measure(), self.total, len(self.finished), len(self.todo))
+
+
+def _check_finished(jobs: list[RunJob]) -> tuple[dict[str, dict], list[RunJob], list[str]]:
+    """(outcomes of the finished runs, the jobs to train, one line per damaged run): a run
+    folder is reused only if it checks out (store.check_run); a damaged one is trained again."""
     by_dir: dict[str, dict] = {}
     todo: list[RunJob] = []
+    notes: list[str] = []
     seen = set()
     for job in jobs:
-        d = str(job.dir)
-        if d in seen:
+        d = Path(job.dir)
+        if str(d) in seen:
             continue
-        seen.add(d)
-        Path(d).parent.mkdir(parents=True, exist_ok=True)
-        clean_stale(Path(d).parent)
-        if is_finished(d):
-            by_dir[d] = _finished_outcome(Path(d))
-        else:
-            todo.append(job)
+        seen.add(str(d))
+        try:
+            d.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise store.OutputError(store.os_error_line(e, e.filename or d.parent)) from None
+        store.clean_stale(d.parent)
+        if d.exists() or d.is_symlink():
+            problem = store.check_run(d, job.config)
+            if problem is None:
+                try:
+                    by_dir[str(d)] = _finished_outcome(d)
+                    continue
+                except (store.CorruptFileError, OSError, KeyError, IndexError) as e:
+                    problem = str(e)
+            notes.append(f"{d.parent.name}/{d.name}: damaged ({problem}): training it again")
+        todo.append(job)
+    return by_dir, todo, notes
+
+
+def _wait_for_claims(jobs: list[RunJob], poll: float) -> list[RunJob]:
+    """Block until some of `jobs` can be claimed (their other process finished or is gone)."""
+    while True:
+        free = []
+        for j in jobs:
+            with store.claim(j.dir) as got:
+                if got:
+                    free.append(j)
+        if free:
+            return free
+        time.sleep(poll)
+
+
+def run_many(jobs: list[RunJob], *, workers: int | None = None, executor: Executor | None = None,
+             on_done: Callable[[dict, int, int], None] | None = None,
+             on_line: Callable[[str], None] | None = None,
+             on_plan: Callable[[int, list[RunJob]], None] | None = None,
+             on_progress: Callable[[float, float, int, int], None] | None = None,
+             poll: float = 0.5) -> list[dict]:
+    """Train every job not yet finished (in parallel), reusing finished ones.
+
+    Returns one outcome per job, in the order given (finished ones read from their folders,
+    marked `reused`). A finished folder is checked first; a damaged one is trained again (said
+    through on_line). on_plan(n_finished, todo) is called once the plan is known;
+    on_done(outcome, k, total) as each run of the plan finishes, with k of total done;
+    on_progress(done, total, k, n) about once a second, in digit-passes (see _Watch).
+
+    Runs that another process is training (it holds their claim, see store.claim) are left to
+    it: this call trains the others, then waits for those and reads them back, or trains them
+    itself if that process stopped without finishing them. Results do not depend on `workers`
+    or on the number of processes: each run is a function of its config only and computes on
+    one thread.
+    """
+    say = on_line or (lambda line: log.info(line))
+    by_dir, todo, notes = _check_finished(jobs)
+    if on_plan is not None:
+        on_plan(len(by_dir), todo)
+    for line in notes:
+        say(line)
     # Longest runs first: the last runs to start are short, so the workers finish together.
-    todo.sort(key=lambda j: -_job_digits(j))
+    todo.sort(key=lambda j: -_cost(j.config))
     ex = executor or LocalExecutor(workers)
+    k = 0
     try:
-        with _TermAsInterrupt():
-            for k, outcome in enumerate(ex.map(train_job, todo), 1):
-                by_dir[outcome["dir"]] = outcome
-                if on_done is not None:
-                    on_done(outcome, k, len(todo))
+        with _TermAsInterrupt(), _Watch(todo, on_progress) as watch:
+            pending, waiting = list(todo), False
+            while True:
+                for outcome in ex.map(train_job, pending):
+                    if outcome["status"] == "busy":
+                        continue
+                    k += 1
+                    by_dir[outcome["dir"]] = outcome
+                    watch.done(outcome["dir"])
+                    if on_done is not None:
+                        on_done(outcome, k, len(todo))
+                busy = [j for j in todo if str(j.dir) not in by_dir]
+                if not busy:
+                    break
+                if not waiting:
+                    pids = sorted({p for p in (store.claim_holder(j.dir) for j in busy) if p is not None})
+                    say(f"{len(busy)} run(s) claimed by another process working in this folder"
+                        + (f" (pid {', '.join(map(str, pids))})" if pids else "")
+                        + ": waiting for them")
+                    waiting = True
+                pending = _wait_for_claims(busy, poll)
     finally:
         for d in {str(Path(j.dir).parent) for j in todo}:
-            clean_stale(d)
+            store.clean_stale(d)
     return [by_dir.get(str(j.dir), {"id": Path(j.dir).name, "dir": str(j.dir), "seed": j.config.seed,
                                     "status": "failed", "error": "not run"}) for j in jobs]
 
@@ -388,6 +498,17 @@ def _placements(p: Preset, rp: int, misses: list[int], test_n: int | None) -> li
     return out
 
 
+def _readable_run(d: Path) -> tuple[dict | None, list[dict]]:
+    """(status, records) of a finished run, or (None, []) if it is missing or cannot be read."""
+    if not is_finished(d):
+        return None, []
+    try:
+        status, records = read_run(d)
+    except (store.CorruptFileError, OSError):
+        return None, []
+    return (status, records) if isinstance(status, dict) else (None, [])
+
+
 def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: str = "fast") -> list[StepStats]:
     """One row per step and reported pass, from the run folders (reads metrics.jsonl).
 
@@ -415,26 +536,27 @@ def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: st
                 entry = {"seed": seed, "dir": os.path.relpath(d, out), "status": "missing",
                          "train_error": None, "test_error": None, "test_misses": None,
                          "train_loss": None, "test_loss": None, "test_reject_1pct": None}
-                if is_finished(d):
-                    status, records = read_run(d)
-                    at = status.get("diverged_at")
+                status, records = _readable_run(d)
+                rec = {r.get("split"): r for r in records if r.get("pass") == rp}
+                if status is not None and status.get("diverged_at") is not None and status["diverged_at"] <= rp:
+                    at = status["diverged_at"]
+                    entry.update(status="diverged", diverged_at=at)
+                    diverged.append(at)
+                elif status is not None and not {"train", "test"} <= set(rec):
+                    entry.update(status="damaged")
+                elif status is not None:
                     secs.append(status.get("seconds"))
-                    if at is not None and at <= rp:
-                        entry.update(status="diverged", diverged_at=at)
-                        diverged.append(at)
-                    else:
-                        rec = {r["split"]: r for r in records if r["pass"] == rp}
-                        entry.update(status="done", train_error=rec["train"]["error"],
-                                     test_error=rec["test"]["error"], test_misses=rec["test"]["misses"],
-                                     train_loss=rec["train"]["loss"], test_loss=rec["test"]["loss"],
-                                     test_reject_1pct=rec["test"].get("reject_1pct"))
-                        trl.append(rec["train"]["loss"])
-                        tel.append(rec["test"]["loss"])
-                        rej.append(rec["test"].get("reject_1pct"))
-                        tr.append(rec["train"]["error"])
-                        te.append(rec["test"]["error"])
-                        miss[seed] = rec["test"]["misses"]
-                        train_n, test_n = rec["train"]["n"], rec["test"]["n"]
+                    entry.update(status="done", train_error=rec["train"]["error"],
+                                 test_error=rec["test"]["error"], test_misses=rec["test"]["misses"],
+                                 train_loss=rec["train"]["loss"], test_loss=rec["test"]["loss"],
+                                 test_reject_1pct=rec["test"].get("reject_1pct"))
+                    trl.append(rec["train"]["loss"])
+                    tel.append(rec["test"]["loss"])
+                    rej.append(rec["test"].get("reject_1pct"))
+                    tr.append(rec["train"]["error"])
+                    te.append(rec["test"]["error"])
+                    miss[seed] = rec["test"]["misses"]
+                    train_n, test_n = rec["train"]["n"], rec["test"]["n"]
                 runs.append(entry)
             trm, trs = mean_sd(tr)
             tem, tes = mean_sd(te)
@@ -459,7 +581,7 @@ def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: st
                 train_digit_passes=rp * (train_n or 0),
                 run_seconds_mean=mean_sd(secs)[0], macs_per_digit=macs,
                 diverged=len(diverged), diverged_at=diverged,
-                missing=sum(r["status"] == "missing" for r in runs),
+                missing=sum(r["status"] in ("missing", "damaged") for r in runs),
                 config=p.config.to_dict(), config_hash=p.config.hash(), runs=runs))
             misses_by_label[label] = miss
             prev_label = label
@@ -579,6 +701,50 @@ def verdict_lines(rows: list) -> list[str]:
     return lines
 
 
+def compact_table_lines(rows: list, seeds: int) -> list[str]:
+    """The terminal's table: step, seeds counted, test misses mean [min-max], the change from
+    the base step with its 95% interval, and the verdict; columns padded to fit the terminal.
+    (results.md has the full table.) Then one line per step with diverged or missing runs."""
+    rows = _typed(rows)
+    head = ["step", "n", "test misses", "Δ vs base [95% CI]", "verdict"]
+    body = []
+    notes = []
+    for r in rows:
+        n = str(r.n) if r.n == seeds else f"{r.n}/{seeds}"
+        d = r.delta
+        delta = "-" if d is None else f"{d.diff:+.1f} [{d.low:+.1f}, {d.high:+.1f}] vs {d.base}"
+        body.append([r.step, n, _misses_cell(r), delta, d.verdict() if d else "-"])
+        why = []
+        if r.diverged:
+            why.append(f"{r.diverged} diverged (at pass {', '.join(map(str, r.diverged_at))})")
+        if r.missing:
+            why.append(f"{r.missing} missing")
+        if why:
+            notes.append(f"{r.step}: of {seeds} seeds, " + ", ".join(why))
+    widths = [max(len(c[i]) for c in [head, *body]) for i in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) if i in (0, 3, 4) else c.rjust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+    return [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body), *notes]
+
+
+def run_index_lines(rows: list[dict]) -> list[str]:
+    """results.md's index of the run folders: step, seed, status, test misses, a link."""
+    out = ["| step | seed | status | test misses | run folder |", "|---|---|---|---|---|"]
+    seen = set()
+    for r in reversed(rows):                 # a multi-pass step: its runs once, at the last pass
+        if r["preset"] in seen:
+            continue
+        seen.add(r["preset"])
+        for run in reversed(r["runs"]):
+            misses = "-" if run.get("test_misses") is None else str(run["test_misses"])
+            status = run["status"] + (f" at pass {run['diverged_at']}" if run.get("diverged_at") else "")
+            out.insert(2, f"| {r['preset']} | {run['seed']} | {status} | {misses} | "
+                          f"[{run['dir']}]({run['dir']}/) |")
+    return out
+
+
 def notes_lines(rows: list, seeds: tuple[int, ...]) -> list[str]:
     from .model import counts
     rows = _typed(rows)
@@ -625,7 +791,8 @@ def results_markdown(res: dict) -> str:
            f"- machine: {prov['machine']}",
            "- versions: " + ", ".join(f"{k} {v}" for k, v in prov.items() if k != "machine"),
            f"- engine: {res['engine']}; seeds: {len(res['seeds'])} ({_seed_text(res['seeds'])}); "
-           f"wall time of this invocation {res['wall_s']:.1f} s, runs trained {res['runs_trained']}, "
+           f"wall time of the last invocation that trained runs {res['wall_s']:.1f} s; this invocation "
+           f"{res.get('invocation_wall_s', res['wall_s']):.1f} s, runs trained {res['runs_trained']}, "
            f"reused {res['runs_reused']}; summed run time {res['run_seconds_total']:.1f} s", ""]
     out += ["## Verdicts", ""] + verdict_lines(res["steps"]) + ["", "## Every figure", ""]
     out += table_lines(res["steps"]) + [""]
@@ -637,6 +804,9 @@ def results_markdown(res: dict) -> str:
             continue
         seen.add(r["preset"])
         out.append(f"| {r['preset']} | {r['passes']} | {r['config_hash']} | {_overrides(Config.from_dict(r['config']))} |")
+    out += ["", "## Runs", "", "One folder per run, named by its config hash (seed included); a step "
+            "that shares a config with another (p0 and a0) shares its runs.", ""]
+    out += run_index_lines(res["steps"])
     return "\n".join(out) + "\n"
 
 
@@ -668,10 +838,27 @@ def results_csv(res: dict) -> str:
 
 
 def write_results(out: Path, res: dict) -> None:
-    from .train import write_json, write_text
-    write_json(out / "results.json", res)
-    write_text(out / "results.md", results_markdown(res))
-    write_text(out / "results.csv", results_csv(res))
+    store.write_json(out / "results.json", res)
+    store.write_text(out / "results.md", results_markdown(res))
+    store.write_text(out / "results.csv", results_csv(res))
+
+
+def _training_wall(out: Path) -> float | None:
+    """wall_s of the results.json already in `out` (None if there is none, or it is unreadable)."""
+    try:
+        v = store.read_json(out / "results.json").get("wall_s")
+    except (FileNotFoundError, store.CorruptFileError, AttributeError):
+        return None
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+def _check_data(todo: list[RunJob]) -> None:
+    """Before any worker starts: every downloadable data set the runs need is there (fetched
+    once here, not by each worker) and checks out; else one DataError."""
+    from . import data
+    needed = {(j.config.data, j.data_root) for j in todo if j.config.data in ("usps", "mnist")}
+    for name, root in sorted(needed, key=str):
+        data.fetch(name, root)
 
 
 def progress_line(outcome: dict, k: int, total: int, step: str) -> str:
@@ -683,6 +870,8 @@ def progress_line(outcome: dict, k: int, total: int, step: str) -> str:
         what = f"test {100 * te['error']:5.2f}% ({te['misses']:4d})"
         if outcome["status"] == "diverged":
             what += f"  diverged at pass {outcome['diverged_at']}"
+        if outcome.get("by_other"):
+            what += "  (trained by another process)"
     return f"[{k:>{len(str(total))}d}/{total}] {step:<5s} seed {outcome['seed']:<10d} {what}  {outcome['seconds']:7.1f} s"
 
 
@@ -691,11 +880,6 @@ def progress_line(outcome: dict, k: int, total: int, step: str) -> str:
 # machines, evaluation of both splits after every pass included (a0 and a4 runs of
 # docs/ladder.md: 40,000-48,000 for the fast engine; the reference loop about 600).
 DIGITS_PER_SECOND = {"fast": 40_000.0, "torch": 600.0}
-
-
-def _job_digits(job: RunJob) -> float:
-    n = job.config.train_size or (50_000 if job.config.data == "mnist" else 7291)
-    return float(job.config.last_pass * n)
 
 
 def estimate_seconds(todo: list[RunJob], engine: str, workers: int, out: Path) -> float:
@@ -714,10 +898,10 @@ def estimate_seconds(todo: list[RunJob], engine: str, workers: int, out: Path) -
             continue
         if status.get("engine") != engine or not status.get("seconds"):
             continue
-        done_digits += _job_digits(RunJob(cfg, str(d), engine))
+        done_digits += _cost(cfg)
         done_secs += float(status["seconds"])
     rate = done_digits / done_secs if done_secs > 0 else DIGITS_PER_SECOND.get(engine, DIGITS_PER_SECOND["torch"])
-    return sum(_job_digits(j) for j in todo) / rate / max(1, workers)
+    return sum(_cost(j.config) for j in todo) / rate / max(1, workers)
 
 
 def _duration(seconds: float) -> str:
@@ -731,42 +915,56 @@ def _duration(seconds: float) -> str:
 def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLike, *,
               ladder: str = "custom", engine: str = "fast", workers: int | None = None,
               data_root: str | None = None, executor: Executor | None = None,
-              on_line: Callable[[str], None] | None = None) -> dict:
+              on_line: Callable[[str], None] | None = None,
+              on_progress: Callable[[float, float, int, int], None] | None = None) -> dict:
     """Train every step x seed not yet in `out`, then summarise and write results.{json,md,csv}.
 
-    on_line receives the progress lines (one per finished run). Returns the results dict
-    (the content of results.json). KeyboardInterrupt propagates; finished runs are kept.
+    on_line receives the progress lines (one per finished run); on_progress the share of the
+    work done, about once a second (see run_many). Returns the results dict (the content of
+    results.json). KeyboardInterrupt propagates; finished runs are kept.
     """
     from .repro import provenance
     t0 = time.perf_counter()
     out = Path(out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise store.OutputError(store.os_error_line(e, e.filename or out / "runs")) from None
     step_of: dict[str, str] = {}
     jobs = []
     for p in steps:
         for seed in seeds:
             cfg = p.config.with_overrides(seed=seed)
             d = out / "runs" / run_id(cfg, engine)
-            step_of[str(d)] = p.name
+            step_of.setdefault(str(d), p.name)
             jobs.append(RunJob(cfg, str(d), engine, None if data_root is None else str(data_root)))
-    n_done = sum(is_finished(j.dir) for j in jobs)
     say = on_line or (lambda line: log.info(line))
     w = max(1, workers or os.cpu_count() or 1)
-    todo = [j for j in jobs if not is_finished(j.dir)]
-    eta = estimate_seconds(todo, engine, min(w, max(1, len(todo))), out) if todo else 0.0
-    say(f"{len(jobs)} runs ({len(steps)} steps x {len(seeds)} seeds): {n_done} already done in {out}, "
-        f"{len(jobs) - n_done} to train on {min(w, max(1, len(jobs) - n_done))} process(es), engine {engine}"
-        + (f"; estimated {_duration(eta)}" if todo else ""))
-    if engine == "fast" and len(jobs) > n_done:
-        from .fast import ensure_compiled
-        ensure_compiled()       # compile once, before the workers start (they load the cache)
-    outcomes = run_many(jobs, workers=workers, executor=executor,
+    n_runs = len(step_of)
+    shared = f", {len(jobs) - n_runs} shared between steps" if len(jobs) > n_runs else ""
+
+    def plan(n_done: int, todo: list[RunJob]) -> None:
+        say(f"{n_runs} runs ({len(steps)} step{'s' * (len(steps) > 1)} x {len(seeds)} seed{'s' * (len(seeds) > 1)}"
+            f"{shared}): {n_done} already done in "
+            f"{out}, {len(todo)} to train on {min(w, max(1, len(todo)))} process(es), engine {engine}"
+            + (f"; estimated {_duration(estimate_seconds(todo, engine, min(w, len(todo)), out))}" if todo else ""))
+        if todo:
+            _check_data(todo)
+            if engine == "fast":
+                from .fast import ensure_compiled
+                ensure_compiled()       # compile once, before the workers start (they load the cache)
+
+    outcomes = run_many(jobs, workers=workers, executor=executor, on_line=say, on_plan=plan,
+                        on_progress=on_progress,
                         on_done=lambda o, k, total: say(progress_line(o, k, total, step_of[o["dir"]])))
     rows = summarise(steps, seeds, out, engine)
     trained = [o for o in outcomes if o["status"] != "failed" and not o.get("reused")]
+    invocation = round(time.perf_counter() - t0, 3)
+    before = _training_wall(out)
     res = {
         "ladder": ladder, "engine": engine, "provenance": provenance(), "seeds": list(seeds),
-        "wall_s": round(time.perf_counter() - t0, 3),
+        "wall_s": invocation if trained or before is None else before,
+        "invocation_wall_s": invocation,
         "runs_trained": len(trained), "runs_reused": sum(bool(o.get("reused")) for o in outcomes),
         "runs_failed": [{"dir": os.path.relpath(o["dir"], out), "seed": o["seed"], "error": o["error"]}
                         for o in outcomes if o["status"] == "failed"],
@@ -779,7 +977,10 @@ def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLik
                   "n": "seeds counted",
                   "delta": "95% t interval of the change in mean test misses: paired over seeds when both "
                            "steps ran the same seeds, else Welch; verdicts Holm-corrected over the rows",
-                  "placements": "published single runs: true misses, percentile among our seeds"},
+                  "placements": "published single runs: true misses, percentile among our seeds",
+                  "wall_s": "seconds, wall time of the last invocation that trained runs in this folder "
+                            "(a rerun that trains nothing keeps it)",
+                  "invocation_wall_s": "seconds, wall time of the invocation that wrote this file"},
         "steps": [r.to_json() for r in rows],
     }
     write_results(out, res)
@@ -789,9 +990,10 @@ def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLik
 def run_ladder(name: str, *, steps: Iterable[str] | None = None, seeds: tuple[int, ...] = (FIRST_SEED,),
                out: str | os.PathLike, engine: str = "fast", workers: int | None = None,
                data_root: str | None = None, override: dict | None = None,
-               executor: Executor | None = None, on_line: Callable[[str], None] | None = None) -> dict:
+               executor: Executor | None = None, on_line: Callable[[str], None] | None = None,
+               on_progress: Callable[[float, float, int, int], None] | None = None) -> dict:
     """Run ladder `name` (one of LADDERS, or all) over `seeds` into `out`; see run_steps.
     `override` replaces config fields in every step (for tests and quick looks)."""
     presets = [apply_override(p, override) for p in ladder_steps(name, steps)]
     return run_steps(presets, tuple(seeds), out, ladder=name, engine=engine, workers=workers,
-                     data_root=data_root, executor=executor, on_line=on_line)
+                     data_root=data_root, executor=executor, on_line=on_line, on_progress=on_progress)

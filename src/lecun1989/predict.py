@@ -30,7 +30,6 @@ step is `data.to16`, as for every training digit (the JS matches torch's bilinea
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -258,7 +257,7 @@ def load_model(spec: str) -> tuple[Net1989, "object"]:
         path = path / "checkpoint.pt"
     if not path.is_file():
         raise FileNotFoundError(f"no model {spec!r}: give 1989, modern, a checkpoint.pt or a run folder")
-    return load_checkpoint(path)
+    return load_checkpoint(path)        # CheckpointError (one line) for anything else than a checkpoint
 
 
 def scores(net: Net1989, x: torch.Tensor, head: str) -> torch.Tensor:
@@ -315,7 +314,7 @@ def save_input(x: torch.Tensor, path: Path) -> None:
     """Write the 16x16 input as an 8-bit grey PNG: -1 (background) black, +1 (ink) white."""
     from PIL import Image
     import io
-    from .train import write_bytes
+    from .store import write_bytes
 
     a = ((x.reshape(IMAGE, IMAGE).numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
     buf = io.BytesIO()
@@ -332,7 +331,11 @@ def _show_names(preds: list[Prediction]) -> list[str]:
 
 def predict_command(files: list[str], model: str = "modern", as_json: bool = False,
                     show_dir: str | None = None) -> int:
-    """`lecun1989 predict`: print each file's digit and top three scores; 1 if any file failed."""
+    """`lecun1989 predict`: print each file's digit and top three scores; 1 if any file failed.
+    An unwritable --show folder is a store.OutputError, raised before any prediction."""
+    from .store import check_output, dumps
+    if show_dir is not None:
+        check_output(show_dir, "--show")
     try:
         net, cfg = load_model(model)
     except (FileNotFoundError, ValueError, RuntimeError, KeyError, OSError) as e:
@@ -340,13 +343,12 @@ def predict_command(files: list[str], model: str = "modern", as_json: bool = Fal
         return 1
     preds = predict_files(files, net, cfg)
     if show_dir is not None:
-        Path(show_dir).mkdir(parents=True, exist_ok=True)
         for p, name in zip(preds, _show_names(preds)):
             if p.image is not None:
                 save_input(p.image, Path(show_dir) / name)
     for p in preds:
         if as_json:
-            print(json.dumps(p.as_json()), flush=True)
+            print(dumps(p.as_json()), flush=True)
         else:
             print(p.as_text(), file=sys.stdout if p.error is None else sys.stderr, flush=True)
     return 1 if any(p.error is not None for p in preds) else 0

@@ -42,7 +42,8 @@ import torch
 from . import metrics
 from .config import Config
 from .model import H1_MAPS, H1_SIDE, H2_MAPS, H2_SIDE, IMAGE, KERNEL, Net1989
-from .train import load_checkpoint, load_data, write_bytes, write_text
+from .store import CorruptFileError, OutputError, expected_passes, read_json, write_bytes, write_text
+from .train import load_checkpoint, load_data
 
 REPORT_HTML = "report.html"
 TARGET_ERROR = 0.01                 # the paper's operating point: 1% error on the kept digits
@@ -131,22 +132,58 @@ class Run:
                 np.array([r["error"] for r in recs], dtype=np.float64))
 
 
+_FIX = "train the run again (a ladder: run the same ladder command again)"
+
+
 def read_run(path: Path) -> Run:
+    """A run folder's config and records; a corrupt config.json is a CorruptFileError naming it."""
     run = Run(dir=Path(path))
     cj = run.dir / "config.json"
     if cj.is_file():
-        run.config = json.loads(cj.read_text())
+        cfg = read_json(cj, _FIX)
+        if not isinstance(cfg, dict):
+            raise CorruptFileError(f"{cj}: not a config (a JSON object expected); {_FIX}")
+        run.config = cfg
         run.seed = run.config.get("seed")
     mj = run.dir / "metrics.jsonl"
     if mj.is_file():
-        for line in mj.read_text().splitlines():
+        try:
+            text = mj.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise CorruptFileError(f"{mj}: cannot read it ({e}); {_FIX}") from None
+        for line in text.splitlines():
             line = line.strip()
             if line:
                 try:
-                    run.records.append(json.loads(line))
+                    rec = json.loads(line)
                 except json.JSONDecodeError:
                     break               # a line cut short by a crash: keep what came before
+                if isinstance(rec, dict) and "pass" in rec and "split" in rec:
+                    run.records.append(rec)
     return run
+
+
+def incomplete(run: Run) -> str | None:
+    """Why a run folder holds an unfinished run (None if it is finished): fewer passes than its
+    config asks for, and the last one finite (a diverged run stops early and is finished)."""
+    if not run.config or not run.records:
+        return None
+    try:
+        cfg = Config.from_dict({k: v for k, v in run.config.items() if k in Config.__dataclass_fields__})
+    except ValueError:
+        return None
+    last = max(r["pass"] for r in run.records)
+    final = [r for r in run.records if r["pass"] == last]
+    diverged = any(r.get("diverged") or not _finite(r.get("loss")) for r in final)
+    want = expected_passes(cfg)
+    if last < want and not diverged:
+        return (f"{run.dir}: an unfinished run (metrics for {last} of its {want} passes; it was "
+                "interrupted, or is still training); train it again")
+    return None
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
 
 
 class _DataCache:
@@ -167,7 +204,7 @@ def evaluate(run: Run, cache: _DataCache) -> bool:
     """Load the run's checkpoint and compute its test outputs; False (with run.problem) if not."""
     ck = run.dir / "checkpoint.pt"
     if not ck.is_file():
-        run.problem = f"no checkpoint.pt in {run.dir}"
+        run.problem = f"{run.dir}: no checkpoint.pt"
         return False
     try:
         net, cfg = load_checkpoint(ck)
@@ -488,6 +525,7 @@ class Page:
     lead: str = ""
     sections: list[tuple[str, str, str]] = field(default_factory=list)    # (id, title, body html)
     pngs: dict[str, bytes] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)       # what was not drawn, and why (said on the terminal)
 
     def figure(self, name: str, fig, caption: str, alt: str) -> str:
         blob = _png(fig)
@@ -523,6 +561,10 @@ def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
 def _kv_table(d: dict) -> str:
     return _table(["field", "value"], [[k, json.dumps(v) if isinstance(v, (dict, list)) else v]
                                        for k, v in d.items()], left=2)
+
+
+def _num(v) -> str:
+    return f"{v:.4g}" if _finite(v) else "not finite (diverged)"
 
 
 def _pct(e: float | None) -> str:
@@ -579,21 +621,25 @@ def _gallery_items(run: Run) -> list[tuple[int, str]]:
     return [(int(i), f"{int(run.labels[i])}\u2192{int(preds[i])}") for i in idx]
 
 
-def _write(folder: Path, page: Page) -> list[Path]:
+def _write(folder: Path, page: Page) -> tuple[list[Path], list[str]]:
+    """Write the figures and the page; (the files written, page.notes)."""
     written = []
     for name, blob in page.pngs.items():
         write_bytes(folder / name, blob)
         written.append(folder / name)
     write_text(folder / REPORT_HTML, page.render())
     written.append(folder / REPORT_HTML)
-    return written
+    return written, page.notes
 
 
 # -- one run -----------------------------------------------------------------------------------
-def report_run(folder: Path, data_root=None) -> list[Path]:
+def report_run(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
     run = read_run(folder)
     if not run.records:
         raise ReportError(f"{folder}: metrics.jsonl is missing or empty; nothing to report")
+    why = incomplete(run)
+    if why:
+        raise ReportError(why)
     cache = _DataCache(data_root)
     evaluated = evaluate(run, cache)
     cfg = run.config
@@ -617,7 +663,7 @@ def report_run(folder: Path, data_root=None) -> list[Path]:
              f"{_pct(te['error'])} ({te['misses']})", _pct(at1) if at1 is not None else "-"]]
     page.add("results", "Results", _table(["", "train error (misses)", "test error (misses)",
                                            "rejected for 1% error"], rows)
-             + f"<p>Final losses: train {tr['loss']:.4g}, test {te['loss']:.4g}.</p>")
+             + f"<p>Final losses: train {_num(tr.get('loss'))}, test {_num(te.get('loss'))}.</p>")
     if evaluated:
         items = _gallery_items(run)
         shown = items[:GALLERY_MAX]
@@ -640,6 +686,7 @@ def report_run(folder: Path, data_root=None) -> list[Path]:
         _common_figures(page, run, "this run")
     else:
         page.add("missing", "Figures not drawn", f'<p class="note">{html.escape(run.problem or "")}</p>')
+        page.notes.append(f"only the learning curves drawn: {run.problem}")
     page.add("config", "Config", _kv_table(cfg) if cfg else "<p>no config.json</p>")
     _provenance_section(page, cfg.get("provenance") if isinstance(cfg.get("provenance"), dict) else None)
     return _write(folder, page)
@@ -684,8 +731,11 @@ def _published(p) -> str:
     return str(p)
 
 
-def report_ladder(folder: Path, data_root=None) -> list[Path]:
-    res = json.loads((folder / "results.json").read_text())
+def report_ladder(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
+    res = read_json(folder / "results.json", "run the same ladder command again to rewrite it")
+    if not isinstance(res, dict):
+        raise CorruptFileError(f"{folder / 'results.json'}: not a ladder's results (a JSON object expected); "
+                               "run the same ladder command again to rewrite it")
     steps = res.get("steps") or []
     if not steps:
         raise ReportError(f"{folder}/results.json has no steps; nothing to report")
@@ -700,7 +750,11 @@ def report_ladder(folder: Path, data_root=None) -> list[Path]:
                 continue
             d = folder / r["dir"]
             if d not in by_dir:
-                run = read_run(d)
+                try:
+                    run = read_run(d)
+                except CorruptFileError as e:
+                    problems.append(f"step {st.get('step')}: seed {r.get('seed')}: {e}")
+                    continue
                 run.seed = r.get("seed", run.seed)
                 run.status = r.get("status", "done")
                 if not run.records:
@@ -846,6 +900,9 @@ def report_ladder(folder: Path, data_root=None) -> list[Path]:
     if shown is not None:
         _common_figures(page, shown, f"step {last.get('step')}, seed {shown.seed}")
     if problems:
+        page.notes += [f"not drawn: {p}" for p in problems]
+        if shown is not None:
+            page.notes.append(f"the figures of a single run show step {last.get('step')}, seed {shown.seed}")
         page.add("problems", "Not shown", "<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in problems)
                  + "</ul>")
     cfgs, seen = [], set()
@@ -869,25 +926,34 @@ def report_ladder(folder: Path, data_root=None) -> list[Path]:
 
 def report(path, *, data_root=None) -> Path:
     """Write the figures and report.html for a run folder or a ladder folder; the HTML's path."""
+    return _report(path, data_root)[0]
+
+
+def _report(path, data_root=None) -> tuple[Path, list[str]]:
+    """(the HTML's path, what was not drawn and why)."""
     folder = Path(path)
     if not folder.is_dir():
         raise ReportError(f"{folder}: not a folder")
     if (folder / "results.json").is_file():
-        written = report_ladder(folder, data_root)
+        written, notes = report_ladder(folder, data_root)
     elif (folder / "metrics.jsonl").is_file():
-        written = report_run(folder, data_root)
+        written, notes = report_run(folder, data_root)
     else:
         raise ReportError(f"{folder}: neither a run folder (metrics.jsonl) nor a ladder folder (results.json)")
-    return written[-1]
+    return written[-1], notes
 
 
 def report_command(path, data_root=None) -> int:
-    """`lecun1989 report DIR`: 0 on success, 1 with a one-line message on failure."""
+    """`lecun1989 report DIR`: 0 on success, 1 with a one-line message on failure. What the
+    report could not draw (a missing checkpoint, a damaged run) is said on the terminal too."""
+    from .data import DataError
     try:
-        html_path = report(path, data_root=data_root)
-    except (ReportError, OSError, json.JSONDecodeError, KeyError) as e:
+        html_path, notes = _report(path, data_root=data_root)
+    except (ReportError, CorruptFileError, OutputError, DataError) as e:
         print(f"lecun1989: error: {e}", file=sys.stderr)
         return 1
+    for note in notes:
+        print(f"lecun1989 report: {note}", file=sys.stderr)
     folder = html_path.parent
     pngs = sorted(p.name for p in folder.glob("*.png"))
     print(f"wrote {html_path} ({html_path.stat().st_size // 1024} KB, figures embedded) and "

@@ -92,16 +92,35 @@ def closing_table(train: dict, test: dict, cfg: Config, engine: str) -> list[str
 
 
 def _run(cfg: Config, engine: str, data_root, out) -> int:
-    from .train import run
+    """One run in this process, pass by pass; with `out`, into a temporary folder renamed to
+    `out` when it has finished (store.train_into: an interrupted run leaves nothing there)."""
+    from . import store
+    from .train import load_data, run
+    t0 = time.perf_counter()
+    data = load_data(cfg, data_root)         # a data problem is said before anything else
     for line in header_lines(cfg, engine):
         print(line)
-    t0 = time.perf_counter()
-    result = run(cfg, engine=engine, data_root=data_root, out=out, on_pass=print_pass)
+    if out is not None and Path(out).is_dir() and any(Path(out).iterdir()):
+        print(f"(the run already in {out} is replaced when this one has finished)")
+    try:
+        with _term_as_interrupt():
+            if out is None:
+                result = run(cfg, engine=engine, data=data, on_pass=print_pass)
+            else:
+                result = store.train_into(cfg, out, engine=engine, data=data, on_pass=print_pass, replace=True)
+    except KeyboardInterrupt:
+        raise store.Interrupted("interrupted" + (f"; nothing was written to {out} (the half-trained run "
+                                                 "was removed)" if out is not None else "")) from None
     wall = time.perf_counter() - t0
     if result.diverged_at is not None:
         print(f"lecun1989: run diverged (non-finite loss) at pass {result.diverged_at}", file=sys.stderr)
         return 1
     return result, wall
+
+
+def _term_as_interrupt():
+    from .ladder import _TermAsInterrupt
+    return _TermAsInterrupt()
 
 
 def repro(cfg: Config, *, engine: str = "fast", data_root=None, out=None) -> int:
@@ -141,27 +160,35 @@ def data_command(action: str, name: str | None, root) -> int:
             print(f"{name}: embedded in the package, nothing to fetch")
         return 0
     rows = data.status(root, verify=(action == "verify"))
-    print(f"data root: {data.data_root(root)}")
+    base = data.data_root(root)
+    note = ""
+    if not base.is_dir():
+        note = (" (does not exist yet; created on first download)" if data._root_source(root) is None else
+                " (does not exist: create it before downloading into it, or fix --data-root / LECUN1989_DATA)")
+    print(f"data root: {base}{note}")
     bad = 0
     for r in rows:
-        state = ("missing" if not r["present"] else "ok" if r["verified"] else
-                 "BAD" if r["verified"] is False else "present")
+        state = ("BAD" if r["verified"] is False else "missing" if not r["present"] else
+                 "ok" if r["verified"] else "present")
         bad += state == "BAD"
-        print(f"{r['name']:<22s} {r['file']:<28s} {state:<8s} {r['note']}")
+        print(f"{r['name']:<22s} {r['file']:<28s} {state:<8s} {r['note']}".rstrip())
     if action == "verify":
         print(f"{bad} bad file(s)" if bad else "every present file checks out")
     return 1 if bad else 0
 
 
 # -- several seeds -------------------------------------------------------------------------------
-def _say(line: str) -> None:
-    print(line, flush=True)
-
-
 def _pm(m: float | None, sd: float | None) -> str:
     if m is None:
         return "-"
     return f"{100 * m:.2f}%" if sd is None else f"{100 * m:.2f} ± {100 * sd:.2f}%"
+
+
+def _pm1(m: float | None, sd: float | None) -> str:
+    """A share as a percentage with one decimal, ± sd (the rejection column)."""
+    if m is None:
+        return "-"
+    return f"{100 * m:.1f}%" if sd is None else f"{100 * m:.1f} ± {100 * sd:.1f}%"
 
 
 def _seed_step(cfg: Config, name: str, change: str):
@@ -169,9 +196,56 @@ def _seed_step(cfg: Config, name: str, change: str):
     return Preset(name, "custom", change, "", cfg, (cfg.last_pass,), {})
 
 
-def _interrupted(out) -> None:
-    print(f"lecun1989: interrupted; finished runs are kept in {out}: run the same command again "
-          "to train only what is missing", file=sys.stderr)
+def _interrupted(out):
+    """The one line printed on Ctrl-C (by cli.main) while runs go on in `out`."""
+    from .store import Interrupted
+    if not out:
+        return Interrupted("interrupted")
+    return Interrupted(f"interrupted; finished runs are kept in {out}: run the same command again "
+                       "to train only what is missing")
+
+
+class _Progress:
+    """On a terminal: one progress bar with the ETA of all the runs to train (stderr), the
+    per-run lines printed above it (stdout). Elsewhere: just the lines."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.on = sys.stderr.isatty()
+        import threading
+        self.lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        with self.lock:
+            if self.bar is not None:
+                self.bar.write(text, file=sys.stdout)
+                sys.stdout.flush()
+            else:
+                print(text, flush=True)
+
+    def update(self, done: float, total: float, k: int, n: int) -> None:
+        if not self.on or total <= 0:
+            return
+        with self.lock:
+            if self.bar is None:
+                from tqdm import tqdm
+                self.bar = tqdm(total=total, unit="", leave=False, dynamic_ncols=True, desc=f"runs {k}/{n}",
+                                bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed} elapsed, ETA {remaining}]")
+            self.bar.set_description_str(f"runs {k}/{n}", refresh=False)
+            self.bar.update(max(0.0, min(done, total) - self.bar.n))
+
+    def close(self) -> None:
+        with self.lock:
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
 
 def repro_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jobs: int | None = None,
@@ -188,12 +262,12 @@ def repro_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jo
     folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="lecun1989-repro-"))
     try:
         try:
-            res = ladder.run_steps([_seed_step(cfg, "1989", "the 1989 run")], seeds, folder, ladder="repro",
-                                   engine=engine, workers=jobs, data_root=data_root, on_line=_say)
+            with _Progress() as bar:
+                res = ladder.run_steps([_seed_step(cfg, "1989", "the 1989 run")], seeds, folder, ladder="repro",
+                                       engine=engine, workers=jobs, data_root=data_root, on_line=bar.line,
+                                       on_progress=bar.update)
         except KeyboardInterrupt:
-            if out:
-                _interrupted(out)
-            raise
+            raise _interrupted(out) from None
         row = res["steps"][0]
         first = row["runs"][0]
         print()
@@ -214,7 +288,8 @@ def repro_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jo
             print(line)
         label = f"mean ± sd over {row['n']} seeds"
         print(f"| {label:<44s} | {_pm(row['train_error_mean'], row['train_error_sd']):>13s} | "
-              f"{_pm(row['test_error_mean'], row['test_error_sd']):>13s} |")
+              f"{_pm(row['test_error_mean'], row['test_error_sd']):>13s} | "
+              f"{_pm1(row['test_reject_1pct_mean'], row['test_reject_1pct_sd']):>14s} |")
         if row["n"]:
             print(f"test misses over the {row['n']} seeds: mean {row['test_misses_mean']:.1f}, "
                   f"min {row['test_misses_min']}, max {row['test_misses_max']} (of {row['test_digits']})")
@@ -238,19 +313,29 @@ def _last_records(run_dir: Path) -> tuple[dict, dict]:
 
 
 def _print_results(res: dict, out) -> None:
+    """The compact table (fits 80 columns), what its columns mean, failures, the wall time;
+    the full table (errors, MSE, rejection, published figures, run folders) is in results.md."""
     from . import ladder
     print()
-    for line in ladder.table_lines(res["steps"]):
+    for line in ladder.compact_table_lines(res["steps"], len(res["seeds"])):
         print(line)
-    print()
-    for line in ladder.notes_lines(res["steps"], tuple(res["seeds"])):
+    c = counts()
+    for line in ("n: seeds counted; test misses: mean [min-max] over the seeds; Δ: change of the mean",
+                 "from the base step, with a Welch t 95% interval; verdict: whether it excludes 0.",
+                 f"Every step has {c['parameters']:,} parameters and {c['macs']:,} multiply-adds per digit."):
         print(line)
     errors: dict[str, list[str]] = {}
     for f in res["runs_failed"]:
         errors.setdefault(f["error"], []).append(f["dir"])
     for error, dirs in errors.items():     # e.g. a missing data file: said once, not once per run
         print(f"lecun1989: error: {len(dirs)} run(s) failed: {error}", file=sys.stderr)
-    print(f"wall time {res['wall_s']:.1f} s; results in {Path(out) / 'results.md'} (.json, .csv)")
+    inv = res.get("invocation_wall_s", res["wall_s"])
+    wall = f"wall time {inv:.1f} s"
+    if not res["runs_trained"] and inv != res["wall_s"]:
+        wall += f" (nothing to train: {res['runs_reused']} runs reused; training them took {res['wall_s']:.1f} s)"
+    print(wall)
+    print(f"the full table (errors, MSE, rejection, published figures, run folders): "
+          f"{Path(out) / 'results.md'} (also .json, .csv)")
 
 
 def train_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jobs: int | None = None,
@@ -263,11 +348,12 @@ def train_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jo
         print(line)
     print(f"seeds: {', '.join(map(str, seeds))}", flush=True)
     try:
-        res = ladder.run_steps([_seed_step(cfg, "train", ladder._overrides(cfg))], seeds, out,
-                               ladder="train", engine=engine, workers=jobs, data_root=data_root, on_line=_say)
+        with _Progress() as bar:
+            res = ladder.run_steps([_seed_step(cfg, "train", ladder._overrides(cfg))], seeds, out,
+                                   ladder="train", engine=engine, workers=jobs, data_root=data_root,
+                                   on_line=bar.line, on_progress=bar.update)
     except KeyboardInterrupt:
-        _interrupted(out)
-        raise
+        raise _interrupted(out) from None
     _print_results(res, out)
     return 1 if res["runs_failed"] else 0
 
@@ -279,10 +365,11 @@ def ladder_command(name: str, *, steps=None, seeds: tuple[int, ...], engine: str
     out = out or os.path.join("runs", f"ladder-{name}")
     print(f"lecun1989 ladder {name}: seeds {', '.join(map(str, seeds))}; output {out}", flush=True)
     try:
-        res = ladder.run_ladder(name, steps=steps, seeds=seeds, out=out, engine=engine, workers=jobs,
-                                data_root=data_root, override=override, on_line=_say)
+        with _Progress() as bar:
+            res = ladder.run_ladder(name, steps=steps, seeds=seeds, out=out, engine=engine, workers=jobs,
+                                    data_root=data_root, override=override, on_line=bar.line,
+                                    on_progress=bar.update)
     except KeyboardInterrupt:
-        _interrupted(out)
-        raise
+        raise _interrupted(out) from None
     _print_results(res, out)
     return 1 if res["runs_failed"] else 0

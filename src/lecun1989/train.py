@@ -14,7 +14,6 @@ and `run` drives either: per pass the learning rate (`config.lr_at`), the random
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -28,8 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from . import metrics
-from .config import Config, lr_at
+from .config import Config, ConfigError, lr_at
 from .model import H2_MAPS, H2_SIDE, H2_UNITS, Net1989, NetConfig
+from .store import CheckpointError, metrics_text, write_bytes, write_json, write_text  # noqa: F401
 
 
 def net_config(cfg: Config) -> NetConfig:
@@ -251,6 +251,16 @@ class RunResult:
         return [r for r in self.records if r["split"] == split][-1]
 
 
+def check_train_size(cfg: Config) -> None:
+    """ConfigError (before any work) if `train_size` asks for more digits than the data set's
+    training split has (ladder.train_digits: 7291 for mnist1989 and usps, 60,000 for mnist)."""
+    from .data import MNIST_TRAIN, PAPER_TRAIN
+    have = MNIST_TRAIN if cfg.data == "mnist" else PAPER_TRAIN
+    if cfg.train_size > have:
+        raise ConfigError(f"train_size {cfg.train_size} exceeds the {have:,} training digits of {cfg.data} "
+                          f"(--train-size 0 uses them all)")
+
+
 def training_split(cfg: Config, data):
     """The training digits a run uses: the first `train_size` of the split (all if 0).
     (For `mnist`, load_dataset already drew the seeded subset.)"""
@@ -259,9 +269,17 @@ def training_split(cfg: Config, data):
     y = torch.as_tensor(y, dtype=torch.int64)
     if cfg.train_size and cfg.data != "mnist":
         if cfg.train_size > x.shape[0]:
-            raise ValueError(f"train_size {cfg.train_size} exceeds the {x.shape[0]} training digits of {cfg.data}")
+            raise ConfigError(f"train_size {cfg.train_size} exceeds the {x.shape[0]} training digits of {cfg.data}")
         x, y = x[:cfg.train_size], y[:cfg.train_size]
     return x, y
+
+
+def _bar_args(cfg: Config, pass_index: int, n: int) -> dict:
+    """The progress bar of one pass, counting over the whole run, so its ETA is the run's."""
+    from .store import expected_passes
+    total = expected_passes(cfg)
+    return dict(total=total * n, initial=pass_index * n, desc=f"pass {pass_index + 1}/{total}",
+                leave=False, unit="digit", unit_scale=True)
 
 
 def load_data(cfg: Config, root=None):
@@ -276,8 +294,11 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
     """Train one run from its seed and evaluate both splits after every pass.
 
     on_pass(pass_number, train_record, test_record) is called after each pass (1-based).
-    progress: a progress bar within each pass (default: when stderr is a terminal).
-    out: a folder for config.json, metrics.jsonl and checkpoint.pt (each written atomically).
+    progress: a progress bar during each pass, counting over the whole run so that its ETA is
+    the run's (default: when stderr is a terminal).
+    out: a folder for config.json, metrics.jsonl (strict JSON: a non-finite loss is null, with
+    "diverged": true), rejection.json and checkpoint.pt, each written atomically. (The CLI and
+    the ladders train into a temporary folder renamed when finished: store.train_into.)
     """
     t0 = time.perf_counter()
     if data is None:
@@ -304,7 +325,7 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
         bar = None
         if show:
             from tqdm import tqdm
-            bar = tqdm(total=xtr.shape[0], desc=f"pass {p + 1}/{cfg.last_pass}", leave=False, unit="ex")
+            bar = tqdm(**_bar_args(cfg, p, xtr.shape[0]))
         try:
             eng.train_pass(xtr, ytr, lr_at(cfg, p), shifts, masks, bar.update if bar else None)
         finally:
@@ -316,8 +337,7 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
             recs[split] = {"pass": p + 1, "split": split, **rec}
             result.records.append(recs[split])
         if out_dir is not None:
-            write_text(out_dir / "metrics.jsonl",
-                       "".join(json.dumps(r) + "\n" for r in result.records))
+            write_text(out_dir / "metrics.jsonl", metrics_text(result.records))
         if on_pass is not None:
             on_pass(p + 1, recs["train"], recs["test"])
         if not (math.isfinite(recs["train"]["loss"]) and math.isfinite(recs["test"]["loss"])):
@@ -335,28 +355,8 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
 
 
 # -- files -------------------------------------------------------------------------------------
-def write_bytes(path: Path, blob: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: nothing half-written is left."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode())
-
-
-def write_json(path: Path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
+# Atomic writes and strict JSON live in store.py (write_bytes, write_text, write_json are
+# imported above and stay importable from here).
 
 def save_checkpoint(path: Path, state: dict[str, torch.Tensor], cfg: Config) -> None:
     """A checkpoint is the state_dict plus the config that made it (loads with weights_only=True)."""
@@ -367,10 +367,77 @@ def save_checkpoint(path: Path, state: dict[str, torch.Tensor], cfg: Config) -> 
     write_bytes(path, buf.getvalue())
 
 
+_NOT_A_CHECKPOINT = "give 1989, modern, a run folder or the checkpoint.pt that lecun1989 wrote into it"
+
+
+def _sniff(head: bytes) -> str | None:
+    """What a file that is not a torch checkpoint looks like, from its first bytes (None: it
+    may be one - torch's zip format, or a pickle, which torch.load(weights_only=True) decides)."""
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return None
+    if head.startswith(b"\x89PNG"):
+        return "a PNG image"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "a JPEG image"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not a torch file"
+    return "a text file"
+
+
 def load_checkpoint(path: str | os.PathLike) -> tuple[Net1989, Config]:
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    cfg = Config.from_dict(ck["config"])
+    """(net in eval mode, its Config) from a checkpoint. Loaded with weights_only=True: a file
+    holding Python code is refused, never executed. FileNotFoundError if there is no file;
+    CheckpointError (one line naming the file) for anything that is not a lecun1989 checkpoint."""
+    import pickle
+    import warnings
+    from .config import ConfigError
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file; {_NOT_A_CHECKPOINT}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror or e}); {_NOT_A_CHECKPOINT}") from None
+    what = _sniff(head)
+    if what is not None:
+        raise CheckpointError(f"{path}: not a lecun1989 checkpoint ({what}); {_NOT_A_CHECKPOINT}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # e.g. torch's note on a pickle protocol it did not write
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: not a lecun1989 checkpoint (a pickle of Python objects other than "
+                              "tensors: refused, its code is never run); " + _NOT_A_CHECKPOINT) from None
+    except EOFError:
+        raise CheckpointError(f"{path}: cut short; {_NOT_A_CHECKPOINT}") from None
+    except Exception as e:  # noqa: BLE001 - torch reports a damaged archive in several ways
+        first = str(e).splitlines()[0].split(". ")[0][:160] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path}: a damaged checkpoint ({type(e).__name__}: {first}); "
+                              f"{_NOT_A_CHECKPOINT}") from None
+    if not (isinstance(ck, dict) and isinstance(ck.get("state_dict"), dict) and isinstance(ck.get("config"), dict)):
+        held = f"a {type(ck).__name__}" if not isinstance(ck, dict) else f"a dict of {', '.join(sorted(map(str, ck))[:6])}"
+        raise CheckpointError(f"{path}: not a lecun1989 checkpoint (it holds {held}, not a state_dict and "
+                              f"a config); {_NOT_A_CHECKPOINT}")
+    try:
+        cfg = Config.from_dict(ck["config"])
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{path}: its config is not valid ({e}); {_NOT_A_CHECKPOINT}") from None
     model = Net1989(net_config(cfg))
-    model.load_state_dict(ck["state_dict"])
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = ck["state_dict"]
+    wrong = [k for k in want if not (isinstance(got.get(k), torch.Tensor) and tuple(got[k].shape) == want[k])]
+    extra = sorted(set(map(str, got)) - set(want))
+    if wrong or extra:
+        bad = (f"{wrong[0]} is {tuple(got[wrong[0]].shape) if isinstance(got.get(wrong[0]), torch.Tensor) else 'missing'}"
+               f", expected {want[wrong[0]]}" if wrong else f"unexpected {extra[0]}")
+        raise CheckpointError(f"{path}: its weights do not fit the 1989 net ({bad}); {_NOT_A_CHECKPOINT}")
+    model.load_state_dict(got)
     model.eval()
     return model, cfg

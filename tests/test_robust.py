@@ -469,11 +469,11 @@ def test_terminal_ladder_table_is_compact_and_results_md_indexes_the_runs(capsys
     assert [c.strip() for c in table[0].split("|")[1:-1]] == ["step", "n", "test misses", "Δ vs base [95% CI]",
                                                               "verdict"]
     assert all(len(line) <= 80 for line in table)
-    rows = [{"step": "l6b@57", "n": 3, "test_misses_mean": 101.2, "test_misses_min": 95, "test_misses_max": 110,
+    rows = [{"step": "l6b@57", "preset": "l6b", "n": 3, "test_misses_mean": 101.2, "test_misses_min": 95, "test_misses_max": 110,
              "delta_misses": -12.4, "delta_ci95": [-20.1, -4.7], "base": "l5b", "larger_than_noise": True,
              "diverged": 2, "diverged_at": [3, 5], "missing": 0}]
     lines = ladder.compact_table_lines(rows, 5)
-    assert all(len(line) <= 80 for line in lines) and "fewer misses" in lines[2] and "3/5" in lines[2]
+    assert all(len(line) <= 80 for line in lines) and "-12.4 ± 7.7" in lines[2] and "3/5" in lines[2]
     assert lines[-1] == "l6b@57: of 5 seeds, 2 diverged (at pass 3, 5)"
     md = (finished_ladder / "results.md").read_text()
     for d in _runs(finished_ladder):

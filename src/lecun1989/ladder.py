@@ -24,9 +24,9 @@ Runs go through an `Executor` (one method: `map(fn, jobs)` yielding results as t
 the same method. Each run depends only on its config (init, dropout masks and shifts all come
 from the seed), so the results do not depend on the executor or the number of workers.
 
-Statistics are over seeds: mean, sample sd (n - 1), min and max. The change of mean test misses
-from the step a step builds on (`Preset.base`) gets a Welch t 95% interval (unpaired: the seeds
-give the same initial weights to both steps, but the runs are not otherwise matched).
+Statistics are over seeds (stats.py): mean, sample sd (n - 1), min and max; the change of mean
+test misses from the step a step builds on (`Preset.base`) gets a paired t 95% interval over the
+seeds both steps ran (else Welch's), and a verdict Holm-corrected over the ladder's rows.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import logging
-import math
 import os
 import signal
 import threading
@@ -713,7 +713,8 @@ def compact_table_lines(rows: list, seeds: int) -> list[str]:
         n = str(r.n) if r.n == seeds else f"{r.n}/{seeds}"
         d = r.delta
         delta = "-" if d is None else f"{d.diff:+.1f} [{d.low:+.1f}, {d.high:+.1f}] vs {d.base}"
-        body.append([r.step, n, _misses_cell(r), delta, d.verdict() if d else "-"])
+        short = "-" if d is None else d.verdict().removesuffix(" misses").replace("no effect larger than", "none >")
+        body.append([r.step, n, _misses_cell(r), delta, short])
         why = []
         if r.diverged:
             why.append(f"{r.diverged} diverged (at pass {', '.join(map(str, r.diverged_at))})")

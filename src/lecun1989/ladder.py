@@ -691,6 +691,8 @@ def verdict_lines(rows: list) -> list[str]:
             test = d.test
             if d.test == "paired t" and d.corr is not None and d.se_ratio is not None:
                 test += f", r = {d.corr:+.2f}, se x{d.se_ratio:.2f}"
+            if d.median_diff is not None and d.p_rank is not None:
+                test += f"; median {d.median_diff:+.1f}, rank p {d.p_rank:.2g}"
             p = f"{d.p_holm:.2g}" if d.p_holm is not None else f"{d.p:.2g}"
             verdict = d.verdict()
         places = "; ".join(pl.text() for pl in r.placements) or "-"
@@ -759,7 +761,8 @@ def notes_lines(rows: list, seeds: tuple[int, ...]) -> list[str]:
         "Δ: change of mean test misses from the step this one builds on (base), with a 95% t interval: "
         "paired over seeds when both steps ran the same seeds (a seed gives both the same initial "
         "weights; r = the pairs' correlation, se x = the paired standard error over the unpaired one), "
-        "Welch's unpaired interval otherwise. Verdict: the change ± the interval's half-width when the "
+        "Welch's unpaired interval otherwise; beside it the median change and a rank test (Wilcoxon "
+        "signed-rank, or Mann-Whitney), which a few failed seeds do not sway. Verdict: the change ± the interval's half-width when the "
         "test of no change is rejected after Holm's correction over the rows of this table (5% "
         "family-wise), else 'no effect larger than X misses' with X the interval's end farthest from 0.",
         "Published runs: true misses (from the printed error rate; the anchor's scripts print int(err * N), "

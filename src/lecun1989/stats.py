@@ -78,6 +78,10 @@ class Delta:
     p_holm: float | None = None  # Holm-adjusted over the ladder's rows with a delta
     corr: float | None = None    # Pearson correlation of the paired per-seed misses
     se_ratio: float | None = None  # standard error paired / unpaired (< 1: pairing helps)
+    # robust to a few failed seeds (a heavy tail makes the t interval wide): the median of the
+    # per-seed differences (paired) or of all cross differences (Welch), and a rank test
+    median_diff: float | None = None
+    p_rank: float | None = None  # Wilcoxon signed-rank (paired) or Mann-Whitney U (Welch), two-sided
 
     @property
     def half_width(self) -> float:
@@ -106,6 +110,7 @@ def _interval(mean: float, se: float, df: float) -> tuple[float, float, float]:
 def compare(base: dict[int, float], this: dict[int, float], base_label: str) -> Delta | None:
     """The change of mean misses from `base` to `this` (per-seed values keyed by seed). Paired
     over the seeds when both have the same seeds, Welch otherwise; None with fewer than 2 a side."""
+    from scipy import stats
     a, b = list(base.values()), list(this.values())
     if len(a) < 2 or len(b) < 2:
         return None
@@ -119,15 +124,20 @@ def compare(base: dict[int, float], this: dict[int, float], base_label: str) -> 
         low, high, p = _interval(float(d.mean()), se, n - 1)
         x, y = np.array([base[s] for s in seeds]), np.array([this[s] for s in seeds])
         corr = float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else None
+        p_rank = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
         return Delta(base_label, "paired t", n, float(d.mean()), low, high, p, corr=corr,
-                     se_ratio=se / se_unpaired if se_unpaired > 0 else None)
+                     se_ratio=se / se_unpaired if se_unpaired > 0 else None,
+                     median_diff=float(np.median(d)), p_rank=p_rank)
     diff = float(np.mean(b) - np.mean(a))
     if se_unpaired == 0:
         df = 1.0
     else:
         df = (va / len(a) + vb / len(b)) ** 2 / ((va / len(a)) ** 2 / (len(a) - 1) + (vb / len(b)) ** 2 / (len(b) - 1))
     low, high, p = _interval(diff, se_unpaired, max(df, 1.0))
-    return Delta(base_label, "Welch t", min(len(a), len(b)), diff, low, high, p, se_ratio=1.0)
+    cross = np.subtract.outer(np.asarray(b, float), np.asarray(a, float))
+    p_rank = float(stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
+    return Delta(base_label, "Welch t", min(len(a), len(b)), diff, low, high, p, se_ratio=1.0,
+                 median_diff=float(np.median(cross)), p_rank=p_rank)
 
 
 def holm(p: Sequence[float]) -> list[float]:

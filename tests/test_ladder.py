@@ -114,6 +114,11 @@ def test_intervals_tests_and_holm_against_scipy_and_by_hand():
     half = sst.t.ppf(0.975, 4) * np.std(diffs, ddof=1) / np.sqrt(5)
     assert (d.low, d.high) == pytest.approx((-9.8 - half, -9.8 + half))
     assert d.corr > 0.9 and d.se_ratio < 0.3                # strongly paired: pairing helps
+    assert d.median_diff == -10.0 and d.p_rank == pytest.approx(sst.wilcoxon(diffs).pvalue)
+    # one failed seed widens the t interval past zero; the median and the rank test stay put
+    b_fail = {**b, 5: 600}
+    f = stats.compare(a, b_fail, "a")
+    assert f.low < 0 < f.high and f.median_diff == -10.0
     assert stats.compare({1: 5}, {1: 6}, "a") is None
     # Holm (1979): p = (0.01, 0.04, 0.03, 0.005) -> (0.03, 0.06, 0.06, 0.02)
     assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])

@@ -337,9 +337,18 @@ def fig_seed_misses(rows: list, title: str):
             ax.scatter([i - 0.32], [pl.misses], marker=mk, s=size, color=colour, edgecolor="black", lw=0.4,
                        zorder=3, label=None if kind in shown else lab)
             shown.add(kind)
+    ys = [v for r in rows for v in r.misses.values()] + [pl.misses for r in rows for pl in r.placements]
+    if ys and min(ys) > 0 and max(ys) > 4 * min(ys):
+        # a collapsed seed (hundreds of misses) would flatten every other step on a linear axis
+        from matplotlib.ticker import FuncFormatter
+        ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="minor", labelsize=7)
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels([r.step for r in rows], rotation=30 if len(rows) > 8 else 0, ha="right" if len(rows) > 8 else "center")
-    ax.set_ylabel("test misses (of %s)" % (rows[0].test_digits or "?"))
+    ax.set_ylabel("test misses (of %s)%s" % (rows[0].test_digits or "?", ", log scale" if ax.get_yscale() == "log" else ""))
     ax.set_title(title)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")

@@ -58,4 +58,12 @@ def test_the_search_runs_without_the_test_file_and_resumes(train_only, tmp_path,
     assert second["trials"] == 3 and second["baseline_trial_0"] == first["baseline_trial_0"]
     assert (out / "history.png").stat().st_size > 0 and (out / "trials.csv").read_text().count("\n") == 4
     assert "trials    3/3" in capsys.readouterr().out
+    # re-train the best trial and p1, p2 on a fresh seed, then the one-at-a-time ablation
+    assert main(args + ["--confirm", "1", "--confirm-seeds", "1", "--ablate"]) == 0
+    conf = json.loads((out / "confirm.json").read_text())
+    assert set(conf["candidates"]) == {conf["chosen"], "p1", "p2 (baseline)"}
+    abl = json.loads((out / "ablation.json").read_text())
+    chosen = conf["candidates"][conf["chosen"]]["params"]
+    assert len(abl["points"]) == 1 + sum(chosen[k] != v for k, v in hunt.BASELINE.items())
+    assert json.loads((out / "hunt.json").read_text())["budget"]["trials"] == 3    # the search's budget is kept
     assert not (train_only / "usps" / "zip.test.gz").exists()

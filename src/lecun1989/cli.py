@@ -208,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of searching: re-train the K best trials and p1, p2 on fresh seeds (default: off)")
     p.add_argument("--confirm-seeds", type=_positive_int, default=5, metavar="N",
                    help="fresh seeds for --confirm, from 2001 (default: %(default)s)")
+    p.add_argument("--ablate", action="store_true",
+                   help="with --confirm: then put each unknown of the chosen reading back to p2's value, one at a "
+                        "time, on the same fresh seeds (validation only; writes ablation.json)")
     p.add_argument("--summary", action="store_true", help="only rewrite hunt.json, trials.csv and the figures")
     _add_common(p)
 
@@ -321,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             seeds = tuple(range(SEARCH_SEEDS[0], SEARCH_SEEDS[0] + args.seeds))
             return hunt_command(out=args.out, data_root=args.data_root, trials=args.trials, minutes=args.minutes,
                                 jobs=args.jobs, seeds=seeds, passes=args.passes, confirm_top=args.confirm,
-                                confirm_seeds=args.confirm_seeds, summary_only=args.summary)
+                                confirm_seeds=args.confirm_seeds, summary_only=args.summary,
+                                ablation=args.ablate)
         if args.command == "data":
             from .repro import data_command
             return data_command(args.data_command, getattr(args, "name", None), args.data_root)

@@ -301,13 +301,21 @@ def _confirm_one(args) -> dict:
     return {"name": name, **s.to_json()}
 
 
+def _map(fn, items, jobs: int):
+    """fn over items in `jobs` spawned processes (results as they finish), or here for one job."""
+    if jobs <= 1:
+        yield from map(fn, items)
+        return
+    import multiprocessing as mp
+    with mp.get_context("spawn").Pool(jobs) as pool:
+        yield from pool.imap_unordered(fn, items)
+
+
 def confirm(out, *, data_root=None, top: int = 6, seeds=CONFIRM_SEEDS, passes: int = 23, jobs: int = 2,
             n_val: int = VALIDATION, echo=None) -> dict:
     """Re-train the `top` best completed trials, and the paper ladder's p1 and p2 configs, on
     fresh seeds - on the validation split again - and write confirm.json. The chosen reading is
     the one with the lowest mean validation error over its search and fresh seeds."""
-    import multiprocessing as mp
-
     from optuna.trial import TrialState
 
     from .config import preset
@@ -323,12 +331,11 @@ def confirm(out, *, data_root=None, top: int = 6, seeds=CONFIRM_SEEDS, passes: i
                  for name, (_, cfg) in cands.items() for s in seeds]
     t0 = time.time()
     rows: list[dict] = []
-    with mp.get_context("spawn").Pool(jobs) as pool:
-        for i, r in enumerate(pool.imap_unordered(_confirm_one, jobs_list), 1):
-            rows.append(r)
-            el = time.time() - t0
-            echo(f"confirm  runs {i:3d}/{len(jobs_list):<3d}  {r['name']:<14s} seed {r['seed']}  "
-                 f"val misses {r['val_misses']:3d}  elapsed {_fmt_s(el):>7s}  ETA {_fmt_s(el / i * (len(jobs_list) - i)):>7s}")
+    for i, r in enumerate(_map(_confirm_one, jobs_list, jobs), 1):
+        rows.append(r)
+        el = time.time() - t0
+        echo(f"confirm  runs {i:3d}/{len(jobs_list):<3d}  {r['name']:<14s} seed {r['seed']}  "
+             f"val misses {r['val_misses']:3d}  elapsed {_fmt_s(el):>7s}  ETA {_fmt_s(el / i * (len(jobs_list) - i)):>7s}")
     by: dict[str, dict] = {}
     trial_of = {f"trial {t.number}": t for t in done}
     for name, (params, cfg) in cands.items():
@@ -356,6 +363,50 @@ def confirm(out, *, data_root=None, top: int = 6, seeds=CONFIRM_SEEDS, passes: i
     echo(f"chosen: {best} {by[best]['params']} - validation {by[best]['all_val_error_mean']:.2f}% over "
          f"{len(SEARCH_SEEDS) + len(seeds)} seeds (fresh {by[best]['fresh_val_error_mean']:.2f}%; "
          f"p2 {by['p2 (baseline)']['fresh_val_error_mean']:.2f}%, p1 {by['p1']['fresh_val_error_mean']:.2f}%)")
+    return result
+
+
+def ablate(out, params: dict, *, data_root=None, seeds=CONFIRM_SEEDS[:5], passes: int = 23, jobs: int = 2,
+           n_val: int = VALIDATION, echo=None) -> dict:
+    """What each unknown does: from the reading `params`, put one unknown at a time back to p2's
+    value (BASELINE), re-train on the fresh seeds (validation only) and write ablation.json."""
+    echo = echo or _echo
+    out = Path(out)
+    points = {"chosen": params}
+    for k in SPACE:
+        if params[k] != BASELINE[k]:
+            points[f"{k} -> {BASELINE[k]}"] = {**params, k: BASELINE[k]}
+    jobs_list = [(name, config_of(p, passes=passes, seed=s).to_dict(), data_root, n_val)
+                 for name, p in points.items() for s in seeds]
+    t0 = time.time()
+    rows: list[dict] = []
+    for i, r in enumerate(_map(_confirm_one, jobs_list, jobs), 1):
+        rows.append(r)
+        el = time.time() - t0
+        echo(f"ablate  runs {i:3d}/{len(jobs_list):<3d}  {r['name']:<28s} seed {r['seed']}  "
+             f"val misses {r['val_misses']:3d}  elapsed {_fmt_s(el):>7s}  ETA {_fmt_s(el / i * (len(jobs_list) - i)):>7s}")
+    res = {}
+    for name, p in points.items():
+        rs = sorted((r for r in rows if r["name"] == name), key=lambda r: r["seed"])
+        res[name] = {"params": p, "val_misses": [r["val_misses"] for r in rs],
+                     "val_error_mean": statistics.fmean(100 * r["val_error"] for r in rs),
+                     "val_error_sd": statistics.stdev([100 * r["val_error"] for r in rs]) if len(rs) > 1 else 0.0,
+                     "val_mse_mean": statistics.fmean(_finite(r["val_mse"]) for r in rs),
+                     "train_error_mean": statistics.fmean(100 * r["train_error"] for r in rs),
+                     "train_mse_mean": statistics.fmean(_finite(r["train_mse"]) for r in rs)}
+    base = res["chosen"]["val_misses"]
+    for name, v in res.items():
+        d = [a - b for a, b in zip(v["val_misses"], base)]
+        v["delta_val_misses_mean"] = statistics.fmean(d)
+        v["delta_val_misses_sd"] = statistics.stdev(d) if len(d) > 1 else 0.0
+    result = {"seeds": list(seeds), "passes": passes, "points": res, "seconds": time.time() - t0,
+              "what": "one unknown at a time put back to p2's value, validation digits only; delta = paired "
+                      "difference of validation misses (of 1000) against the chosen reading, same seeds",
+              "provenance": _provenance()}
+    (out / "ablation.json").write_text(json.dumps(result, indent=2) + "\n")
+    for name, v in res.items():
+        echo(f"{name:<28s} validation {v['val_error_mean']:5.2f}%  delta misses {v['delta_val_misses_mean']:+6.1f} "
+             f"(sd {v['delta_val_misses_sd']:.1f})  train {v['train_error_mean']:.2f}%")
     return result
 
 
@@ -466,7 +517,7 @@ def _figures(study, out: Path) -> None:
 
 
 def hunt_command(*, out, data_root, trials, minutes, jobs, seeds, passes, confirm_top, confirm_seeds,
-                 summary_only: bool = False) -> int:
+                 summary_only: bool = False, ablation: bool = False) -> int:
     try:
         import optuna  # noqa: F401
     except ImportError:
@@ -481,8 +532,11 @@ def hunt_command(*, out, data_root, trials, minutes, jobs, seeds, passes, confir
               f"study {out / 'study.db'} (resumes)")
         search(out, data_root=data_root, trials=trials, minutes=minutes, jobs=jobs, seeds=seeds, passes=passes)
     if confirm_top and not summary_only:
-        confirm(out, data_root=data_root, top=confirm_top, seeds=tuple(CONFIRM_SEEDS[:confirm_seeds]),
-                passes=passes, jobs=jobs)
+        c = confirm(out, data_root=data_root, top=confirm_top, seeds=tuple(CONFIRM_SEEDS[:confirm_seeds]),
+                    passes=passes, jobs=jobs)
+        if ablation:
+            ablate(out, c["candidates"][c["chosen"]]["params"], data_root=data_root,
+                   seeds=tuple(CONFIRM_SEEDS[:confirm_seeds]), passes=passes, jobs=jobs)
     prev = json.loads((out / "hunt.json").read_text()).get("budget") if (out / "hunt.json").exists() else None
     s = write_summary(out, budget=budget if confirm_top == 0 and not summary_only else (prev or budget))
     if s["best"]:

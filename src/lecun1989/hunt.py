@@ -488,32 +488,86 @@ def _evaluator():
 
 
 def _figures(study, out: Path) -> None:
+    """history.png (every trial's validation error and the best so far), importance.png
+    (PED-ANOVA), slice.png (each unknown against the validation error). Own plots from the study
+    rather than optuna.visualization.matplotlib's, whose outliers (diverged trials at 20-30%)
+    flatten everything else and whose categorical labels overlap."""
+    import random
     import warnings
 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import optuna.visualization.matplotlib as ovm
+    import optuna
+    from optuna.trial import TrialState
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
+    top = 4.0                                   # % : the axis' upper limit; worse trials sit on it, marked
+    clip = lambda v: min(v, top)                # noqa: E731
+
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    ax.scatter([t.number for t in pruned], [clip(t.intermediate_values[max(t.intermediate_values)]) for t in pruned],
+               s=14, c="0.7", label="pruned (mean of the seeds run)")
+    ax.scatter([t.number for t in done], [clip(t.value) for t in done], s=18, c="C0", label="complete (mean of 3 seeds)")
+    over = [t for t in done + pruned if (t.value if t.value is not None else t.intermediate_values[max(t.intermediate_values)]) > top]
+    ax.scatter([t.number for t in over], [top] * len(over), marker="^", s=30, c="C3", label=f"above {top:g}% (shown at {top:g}%)")
+    best, xs, ys = float("inf"), [], []
+    for t in sorted(done, key=lambda t: t.number):
+        best = min(best, t.value)
+        xs.append(t.number)
+        ys.append(best)
+    ax.step(xs, ys, where="post", c="C1", label="best so far")
+    base = next((t.value for t in done if t.number == 0), None)
+    if base is not None:
+        ax.axhline(base, c="C2", ls="--", lw=1, label=f"trial 0 = p2's reading ({base:.2f}%)")
+    ax.set_ylim(1.5, top + 0.15)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation error (%)")
+    ax.set_title("The hunt: each trial's validation error (last 1000 USPS training digits)")
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(out / "history.png", dpi=110)
+    plt.close(fig)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ax = ovm.plot_optimization_history(study, target_name="validation error (%)")
-        ax.set_title("The hunt: validation error of each trial (mean over its seeds) and the best so far")
-        ax.figure.set_size_inches(9, 4.5)
-        ax.figure.tight_layout()
-        ax.figure.savefig(out / "history.png", dpi=110)
-        plt.close(ax.figure)
-        ax = ovm.plot_param_importances(study, evaluator=_evaluator(), target_name="validation error")
-        ax.set_title("Importance of each unknown for reaching the best 10% of trials (PED-ANOVA)")
-        ax.figure.set_size_inches(8, 4)
-        ax.figure.tight_layout()
-        ax.figure.savefig(out / "importance.png", dpi=110)
-        plt.close(ax.figure)
-        axes = ovm.plot_slice(study, target_name="validation error (%)")
-        fig = axes.flat[0].figure if hasattr(axes, "flat") else axes.figure
-        fig.set_size_inches(16, 3.6)
-        fig.tight_layout()
-        fig.savefig(out / "slice.png", dpi=90)
-        plt.close(fig)
+        imp = optuna.importance.get_param_importances(study, evaluator=_evaluator())
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    names = list(imp)[::-1]
+    ax.barh(names, [imp[n] for n in names], color="C0")
+    for i, n in enumerate(names):
+        ax.text(imp[n], i, f" {imp[n]:.2f}", va="center", fontsize=8)
+    ax.set_xlabel("importance (PED-ANOVA, best 10% of the complete trials against all)")
+    ax.set_title("Which unknowns decide the best trials")
+    fig.tight_layout()
+    fig.savefig(out / "importance.png", dpi=110)
+    plt.close(fig)
+
+    rnd = random.Random(0)
+    fig, axes = plt.subplots(2, 4, figsize=(14, 6), sharey=True)
+    for ax, (name, (kind, rng, what)) in zip(axes.flat, SPACE.items()):
+        vals = [t.params[name] for t in done]
+        y = [clip(t.value) for t in done]
+        if kind == "categorical":
+            pos = {v: i for i, v in enumerate(rng)}
+            x = [pos[v] + rnd.uniform(-0.15, 0.15) for v in vals]
+            ax.set_xticks(range(len(rng)))
+            ax.set_xticklabels([str(v) for v in rng], rotation=30, fontsize=8)
+        else:
+            x = vals
+            if kind == "log":
+                ax.set_xscale("log")
+        ax.scatter(x, y, s=12, c=[t.number for t in done], cmap="viridis")
+        ax.set_title(name, fontsize=10)
+        ax.set_ylim(1.5, top + 0.15)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("validation error (%)")
+    fig.suptitle(f"Each unknown against the validation error ({len(done)} complete trials; colour = trial "
+                 f"number, purple early, yellow late; errors above {top:g}% drawn at {top:g}%)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / "slice.png", dpi=90)
+    plt.close(fig)
 
 
 def hunt_command(*, out, data_root, trials, minutes, jobs, seeds, passes, confirm_top, confirm_seeds,

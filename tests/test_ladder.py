@@ -30,7 +30,7 @@ def test_ladders_list_the_issue_steps_in_order():
     assert LADDERS == {"anchor": ("a0", "a1", "a2", "a3", "a4"),
                        "learner": ("l0", "l1", "l2", "l3", "l4", "l5", "l5b", "l6a", "l6b"),
                        "data": ("d5", "d6"),
-                       "paper": ("p0", "p1", "p2", "p3")}
+                       "paper": ("p0", "p1", "p2", "p3", "p4")}
     with pytest.raises(ConfigError, match="unknown preset"):
         preset("a9")
 
@@ -63,7 +63,7 @@ def test_presets_are_the_published_steps():
 
 def test_paper_ladder_steps_and_published_figures():
     from lecun1989.config import DEFAULT_LR, LADDER_NAMES
-    assert "paper" in LADDER_NAMES and [p.name for p in ladder.ladder_steps("paper")] == ["p0", "p1", "p2", "p3"]
+    assert "paper" in LADDER_NAMES and [p.name for p in ladder.ladder_steps("paper")] == ["p0", "p1", "p2", "p3", "p4"]
     assert {"p0", "p3"} <= {p.name for p in ladder.ladder_steps("all")}
     c = {k: PRESETS[k].config for k in LADDERS["paper"]}
     assert c["p0"] == PRESETS["a0"].config == Config()
@@ -72,7 +72,10 @@ def test_paper_ladder_steps_and_published_figures():
     assert c["p2"] == c["p1"].with_overrides(**paper) and c["p2"].lr == 3e-4
     assert c["p3"] == c["p0"].with_overrides(**paper)
     assert all(x.passes == 23 for x in c.values())
-    assert [PRESETS[k].base for k in LADDERS["paper"]] == ["", "p0", "p1", "p0"]
+    assert [PRESETS[k].base for k in LADDERS["paper"]] == ["", "p0", "p1", "p0", "p2"]
+    # p4: the hunt's chosen trial (docs/data/hunt/confirm.json), rounded, on p2
+    from lecun1989.config import HUNT_P4
+    assert c["p4"] == c["p2"].with_overrides(**HUNT_P4) and c["p4"].h2_scheme == "lenet5"
     for k in LADDERS["paper"]:
         pub = PRESETS[k].published_at(23)
         assert (pub["train"], pub["test"], pub["test_misses"]) == ("0.14% (10)", "5.00% (102)", 102)

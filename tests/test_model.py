@@ -118,3 +118,46 @@ def test_dropout_mask_is_used_in_training_only():
     # With every H2 output dropped, H3 sees only its bias: the output no longer depends on x.
     assert torch.allclose(a, net.train()(torch.rand(1, 1, 16, 16), zero))
     assert not torch.allclose(a, b)
+
+
+# -- the H2 connection tables (Config.h2_scheme; issue 16) ------------------------------------------
+@pytest.mark.parametrize("scheme,seed", [("anchor", 0), ("lenet5", 0), ("random", 1), ("random", 7)])
+def test_every_h2_table_keeps_8_of_12_maps_and_the_papers_parameters(scheme, seed):
+    from lecun1989.geometry import h2_blocks_of, h2_table
+    from lecun1989.model import NetConfig
+    table = h2_table(scheme, seed)
+    assert len(table) == 12 and all(len(set(r)) == 8 and list(r) == sorted(r) and 0 <= min(r) and max(r) < 12
+                                    for r in table)
+    blocks = h2_blocks_of(table)
+    assert [o for lo, hi, _ in blocks for o in range(lo, hi)] == list(range(12))
+    net = Net1989(NetConfig(h2_scheme=scheme, h2_seed=seed), seed=1)
+    assert sum(p.numel() for p in net.parameters()) == 9760
+    assert net(torch.zeros(2, 1, 16, 16)).shape == (2, 10)
+
+
+def test_the_anchor_table_is_the_anchors_blocks_and_lenet5_is_balanced():
+    from collections import Counter
+    from lecun1989.geometry import H2_BLOCKS, h2_blocks_of, h2_table
+    assert h2_blocks_of(h2_table("anchor")) == H2_BLOCKS
+    t = h2_table("lenet5")
+    assert len(set(t)) == 12                                        # every H2 map sees its own set
+    assert set(Counter(m for r in t for m in r).values()) == {8}    # every H1 map feeds 8 H2 maps
+    assert h2_table("random", 3) == h2_table("random", 3) != h2_table("random", 4)
+
+
+def test_h2_table_changes_what_the_net_computes_not_its_init():
+    from lecun1989.model import NetConfig
+    a, b = Net1989(NetConfig(), seed=5), Net1989(NetConfig(h2_scheme="lenet5"), seed=5)
+    for name, w in a.state_dict().items():
+        assert torch.equal(w, b.state_dict()[name])
+    x = torch.rand(4, 1, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert not torch.allclose(a(x), b(x))
+
+
+def test_init_fanin_is_the_papers_text_read_literally():
+    from lecun1989.model import NetConfig
+    a, b = Net1989(NetConfig(), seed=5), Net1989(NetConfig(init="fanin"), seed=5)
+    for name, fan in (("H1w", 25), ("H2w", 200), ("H3w", 192), ("outw", 30)):
+        assert float(b.state_dict()[name].abs().max()) <= 2.4 / fan
+        assert torch.allclose(b.state_dict()[name] * fan ** 0.5, a.state_dict()[name], atol=1e-6)

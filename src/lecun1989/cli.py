@@ -13,7 +13,9 @@ import os
 import sys
 
 from . import __version__
-from .config import DEFAULT_LR, ACTIVATIONS, DATASETS, ENGINES, HEADS, OPTIMIZERS, RNGS, SCHEDULES, Config, ConfigError
+from .config import (DEFAULT_LR, ACTIVATIONS, DATASETS, ENGINES, HEADS, MSE_NORMS, OPTIMIZERS, RNGS, SCHEDULES,
+                     Config, ConfigError)
+from .geometry import H2_SCHEMES, INITS
 
 DEFAULTS = Config()
 
@@ -117,7 +119,27 @@ def _add_run_options(p: argparse.ArgumentParser, *, full: bool) -> None:
     p.add_argument("--sdlm-running", type=_probability, default=d.sdlm_running,
                    help="sdlm: > 0 also updates the estimate after every digit, h <- (1-g) h + g h_digit (default: %(default)s)")
     p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
-                   help="constant, or linear from lr down to lr/3 over the passes (default: %(default)s)")
+                   help="constant; linear from lr down to lr/3 over the passes; lenet5: LeNet-5's decreasing "
+                        "eps (x1 for 2 passes, x0.4 for 3, x0.2 for 3, x0.1 for 4, then x0.02) - the paper "
+                        "gives no schedule (default: %(default)s)")
+    # what the paper leaves unsaid (docs/paper.md): each default is the anchor's reading
+    p.add_argument("--h2-scheme", choices=H2_SCHEMES, default=d.h2_scheme,
+                   help="the H2 connection table, 8 of 12 H1 maps per H2 map (9,760 parameters each) - the paper "
+                        "calls it 'a scheme that will not be discussed here': anchor = the anchor's blocks, "
+                        "lenet5 = LeNet-5's C3 pattern adapted to 12 maps, random = seeded by --h2-seed "
+                        "(default: %(default)s)")
+    p.add_argument("--h2-seed", type=_nonneg_int, default=d.h2_seed,
+                   help="seed of the random H2 table (default: %(default)s)")
+    p.add_argument("--target", type=_positive_float, default=d.target,
+                   help="tanh head: targets +-T - the paper puts them 'within the quasilinear range' without "
+                        "a value; 1 is the tanh's asymptote, f(1) of the scaled tanh (default: %(default)s)")
+    p.add_argument("--mse-norm", choices=MSE_NORMS, default=d.mse_norm,
+                   help="tanh head: the training MSE's normalisation, mean over the 10 outputs, half the sum or "
+                        "the sum - unpublished; it scales the gradient (like lr) and sdlm's curvature "
+                        "(like 1/mu) (default: %(default)s)")
+    p.add_argument("--init", choices=INITS, default=d.init,
+                   help="initial weights U(+-2.4/sqrt(F)) (sqrt, the common reading) or U(+-2.4/F) (fanin, the "
+                        "paper's text taken literally), F the fan-in (default: %(default)s)")
     p.add_argument("--dropout", type=_probability, default=d.dropout,
                    help="dropout probability before H3, 0 = off (default: %(default)s)")
     p.add_argument("--shift", action="store_true", default=d.shift,
@@ -174,6 +196,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help=argparse.SUPPRESS)
     _add_common(p)
 
+    p = sub.add_parser("hunt", help="search what the paper leaves unsaid, on USPS validation digits (Optuna)",
+                       description="Search the paper's unknowns (H2 table, targets, sdlm's eps, schedule, mu, "
+                                   "sample, running estimate, init) with Optuna on the last 1000 USPS training "
+                                   "digits (zip.test.gz is never read; it may be absent). The study is kept in "
+                                   "OUT/study.db: re-running resumes it. Needs optuna (installed with the package). "
+                                   "Then --confirm K re-trains the K best trials and p1/p2 on fresh seeds.")
+    p.add_argument("--out", metavar="DIR", default="runs/hunt", help="study folder (default: %(default)s)")
+    p.add_argument("--trials", type=_positive_int, default=200,
+                   help="stop when the study holds this many finished trials, every session counted (default: %(default)s)")
+    p.add_argument("--minutes", type=_positive_float, default=40.0,
+                   help="stop starting trials after this many minutes in this session (default: %(default)s)")
+    p.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+                   help="search processes (default: %(default)s, the cores)")
+    p.add_argument("--seeds", type=_positive_int, default=3, help="seeds per trial, from 1337 (default: %(default)s)")
+    p.add_argument("--passes", type=_positive_int, default=23, help="passes per run (default: %(default)s, the paper's)")
+    p.add_argument("--confirm", type=_nonneg_int, default=0, metavar="K",
+                   help="instead of searching: re-train the K best trials and p1, p2 on fresh seeds (default: off)")
+    p.add_argument("--confirm-seeds", type=_positive_int, default=5, metavar="N",
+                   help="fresh seeds for --confirm, from 2001 (default: %(default)s)")
+    p.add_argument("--ablate", action="store_true",
+                   help="with --confirm: then put each unknown of the chosen reading back to p2's value, one at a "
+                        "time, on the same fresh seeds (validation only; writes ablation.json)")
+    p.add_argument("--summary", action="store_true", help="only rewrite hunt.json, trials.csv and the figures")
+    _add_common(p)
+
     p = sub.add_parser("data", help="list, fetch or verify data sets")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
     dsub.required = True
@@ -217,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     fields = ("data", "train_size", "activation", "head", "dropout", "optimizer", "lr",
-              "schedule", "shift", "passes", "seed", "rng", "stop_after", "sdlm_mu", "sdlm_sample", "sdlm_running")
+              "schedule", "shift", "passes", "seed", "rng", "stop_after", "sdlm_mu", "sdlm_sample", "sdlm_running",
+              "h2_scheme", "h2_seed", "target", "mse_norm", "init")
     values = {f: getattr(args, f) for f in fields if hasattr(args, f)}
     if values.get("lr", 0) is None:
         values["lr"] = DEFAULT_LR[values.get("optimizer", DEFAULTS.optimizer)]
@@ -320,6 +368,13 @@ def _run(args: argparse.Namespace, plan: dict) -> int:
     if args.command == "predict":
         from .predict import predict_command
         return predict_command(args.files, args.model, args.json, args.show)
+    if args.command == "hunt":
+        from .hunt import SEARCH_SEEDS, hunt_command
+        seeds = tuple(range(SEARCH_SEEDS[0], SEARCH_SEEDS[0] + args.seeds))
+        return hunt_command(out=args.out, data_root=args.data_root, trials=args.trials, minutes=args.minutes,
+                            jobs=args.jobs, seeds=seeds, passes=args.passes, confirm_top=args.confirm,
+                            confirm_seeds=args.confirm_seeds, summary_only=args.summary,
+                            ablation=args.ablate)
     if args.command == "demo":
         from .demo import demo_command
         return demo_command(args.model, args.out, args.open)

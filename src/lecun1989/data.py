@@ -699,6 +699,23 @@ def load_dataset(name: str = "mnist1989", root: str | os.PathLike | None = None,
                                "bilinear 28x28 -> 16x16")
 
 
+def load_usps_train(root: str | os.PathLike | None = None, *, download: bool = False) -> Split:
+    """The 7291 USPS training digits alone (zip.train.gz, checked as load_dataset checks it),
+    without reading or needing zip.test.gz: for searches that must never see the test set
+    (lecun1989.hunt)."""
+    spec = _USPS_FILES["train"]
+    folder = data_root(root) / "usps"
+    path = _locate(spec, folder)
+    if path is None and download:
+        failures: list[str] = []
+        path = _download(spec, folder, failures)
+    if path is None:
+        raise DataError(f"missing data for 'usps': {spec.filename} (from {' or '.join(spec.urls())}). "
+                        f"Put the file in {folder} (or choose another data folder with LECUN1989_DATA)")
+    x, y = _load_usps_file(spec, path, PAPER_TRAIN)
+    return Split(x=torch.from_numpy(x), y=torch.from_numpy(y))
+
+
 def fetch(name: str, root: str | os.PathLike | None = None) -> list[Path]:
     """Download (if missing) and verify every file data set `name` needs; returns their paths.
 

@@ -151,6 +151,10 @@ def _b64(a: np.ndarray) -> str:
 
 
 def net_payload(d: DemoNet, strip_misses: int) -> dict:
+    if d.net.h2_blocks != geometry.H2_BLOCKS:
+        # the page's JavaScript forward wires H2 by the one table geometry.H2_BLOCKS
+        raise ValueError(f"{d.spec}: the demo draws nets with the anchor's H2 table only "
+                         f"(this net was trained with h2_scheme={d.cfg.h2_scheme})")
     state = d.net.state_dict()
     return {
         "label": d.label, "short": d.short, "what": d.what, "spec": d.spec,

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 from numba import njit
 
-from .config import Config
+from .config import MSE_FACTOR, Config
 from .simd import LANES, vadd, vband, vfma, vget, vhead, vload, vmerge, vmul, vsplat, vstore, vsum8, vzero
 
 log = logging.getLogger(__name__)
@@ -372,6 +372,58 @@ def _h2_forward(W2, B2, X2T, a2, blocks, bruns):
 
 
 @njit(**JIT)
+def _h2_forward_maps(W2, B2, X2T, a2, mruns):
+    """model.forward for an H2 table that is not in blocks of 4 maps (Config.h2_scheme lenet5,
+    random): one map at a time, a2[o, p] = H2b[o, p] + the dot product of the map's 200 weights
+    with its input columns, mruns[o] = the map's runs (first column in its 200 weights, first
+    column in an X2T row, length), in order. Plain loops (autovectorized), not register tiles."""
+    for o in range(H2_MAPS):
+        w = W2[o]
+        for p in range(P2):
+            x = X2T[p]
+            s = F32(0.0)
+            for q in range(mruns.shape[1]):
+                w0 = mruns[o, q, 0]
+                x0 = mruns[o, q, 1]
+                n = mruns[o, q, 2]
+                ws = w[w0:w0 + n]
+                xs = x[x0:x0 + n]
+                for r in range(n):
+                    s += ws[r] * xs[r]
+            a2[o, p] = B2[o, p] + s
+
+
+@njit(**JIT)
+def _h2_backward_maps(da2, W2, X2T, G2, dX2T, mruns):
+    """Autograd of `_h2_forward_maps`: dX2T[p, x] = sum_o da2[o, p] W2[o, w] (zeroed first, maps
+    in order) and G2[o, w] = sum_p da2[o, p] X2T[p, x], over each map's runs (w <-> x)."""
+    zero = F32(0.0)
+    for p in range(P2):
+        d = dX2T[p]
+        for c in range(X2_W):
+            d[c] = zero
+    for o in range(H2_MAPS):
+        w = W2[o]
+        g = G2[o]
+        d = da2[o]
+        for q in range(mruns.shape[1]):
+            w0 = mruns[o, q, 0]
+            x0 = mruns[o, q, 1]
+            n = mruns[o, q, 2]
+            ws = w[w0:w0 + n]
+            gs = g[w0:w0 + n]
+            for r in range(n):
+                gs[r] = zero
+            for p in range(P2):
+                dp = d[p]
+                xs = X2T[p, x0:x0 + n]
+                es = dX2T[p, x0:x0 + n]
+                for r in range(n):
+                    es[r] += dp * ws[r]
+                    gs[r] += dp * xs[r]
+
+
+@njit(**JIT)
 def _h2_backward(da2, W2, X2T, G2, dX2T, blocks, bruns):
     """Autograd of the H2 block convolutions: input gradient dX2T[p, x] = sum_o da2[o, p] W2[o, w]
     and weight gradient G2[o, w] = sum_p da2[o, p] X2T[p, x] (over the columns w <-> x of the
@@ -639,16 +691,20 @@ def _h3_forward(W3T, B3, h2d, a3):
 
 @njit(**JIT)
 def _forward(img, sr, sc, mask, use_mask, act, out_act, deriv,
-             W1, B1, W2, B2, W3T, B3, W4, B4, blocks, bruns,
+             W1, B1, W2, B2, W3T, B3, W4, B4, blocks, bruns, general, mruns,
              xpad, X1, a1, h1, d1, h1pad, X2T, a2, h2, d2, h2d, a3, h3, d3, z, out, dout):
     """model.Net1989.forward for one example, keeping what the backward pass needs (the
-    activations' derivatives only with deriv)."""
+    activations' derivatives only with deriv). general: the H2 table is not in blocks of 4
+    maps (`_h2_forward_maps` with mruns instead of the block kernel)."""
     _input(img, sr, sc, xpad, X1)
     _h1_forward(W1, B1, X1, a1)
     # model.forward: act(...) -> h1 (12, 64), and act'
     _activate(a1.reshape(H1_MAPS * P1), h1.reshape(H1_MAPS * P1), d1.reshape(H1_MAPS * P1), act, deriv)
     _h2_im2col(h1, h1pad, X2T)
-    _h2_forward(W2, B2, X2T, a2, blocks, bruns)
+    if general:
+        _h2_forward_maps(W2, B2, X2T, a2, mruns)
+    else:
+        _h2_forward(W2, B2, X2T, a2, blocks, bruns)
     # model.forward: act(...), flatten -> h2 (192)
     _activate(a2.reshape(H2_UNITS), h2, d2, act, deriv)
     # model.forward: x * dropout_mask (training only)
@@ -690,7 +746,7 @@ def _softmax(z, p):
 
 # -- sdlm: the Gauss-Newton diagonal of one example ---------------------------------------------
 @njit(**JIT)
-def _gn_backward(head, W2, W3T, W4, blocks, bruns,
+def _gn_backward(head, d2mse, W2, W3T, W4, blocks, bruns,
                  H1, HB1, H2, HB2, H3T, HB3, H4, HB4, W2sq, X1sq, X2Tsq,
                  X1, d1, X2T, d2, h2d, h3, d3, z, dout, dz, dh3, dh2, da2, dX2T, da1):
     """sdlm.gn_diagonal for one example, after `_forward` without dropout (sdlm.forward_parts
@@ -699,10 +755,11 @@ def _gn_backward(head, W2, W3T, W4, blocks, bruns,
     kernels serve both. Overwrites d1 with its square."""
     one = F32(1.0)
     zero = F32(0.0)
-    # sdlm.output_d2: tanh head f'(a4)^2 * 2/10; linear head p (1 - p) of softmax(a4)
+    # sdlm.output_d2: tanh head f'(a4)^2 * d2mse (2/10 for the mean over the 10 outputs;
+    # config.MSE_FACTOR); linear head p (1 - p) of softmax(a4)
     if head == HEAD_SQUASH:
         for j in range(OUTPUTS):
-            dz[j] = dout[j] * dout[j] * F32(MSE_D2)
+            dz[j] = dout[j] * dout[j] * F32(d2mse)
     else:
         _softmax(z, dz)
         for j in range(OUTPUTS):
@@ -766,7 +823,7 @@ MODE_TRAIN, MODE_PREDICT, MODE_HESSIAN = 0, 1, 2
 @njit(**JIT)
 def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, out_act, opt,
             step0, h3lo, h3hi, theta, grad, madam, vadam, hdiag, coef, hx, hacc, mu, running, result,
-            blocks, bruns, W1, B1, W2, B2, W3T, B3, W4, B4,
+            tgt, cmse, d2mse, blocks, bruns, general, mruns, W1, B1, W2, B2, W3T, B3, W4, B4,
             G1, GB1, G2, GB2, G3T, GB3, G4, GB4,
             H1, HB1, H2, HB2, H3T, HB3, H4, HB4, W2sq, X1sq, X2Tsq,
             xpad, X1, a1, h1, d1, h1pad, X2T, a2, h2, d2, h2d, a3, h3, d3, z, out, dout,
@@ -779,7 +836,10 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, 
     MODE_PREDICT: model.forward in eval mode (no dropout, no shift) for every example -> result (N, 10)
     (FastEngine.predict runs `_predict_kernel` instead: the same outputs bit for bit, faster).
     MODE_HESSIAN: sdlm.gn_diagonal(model, X): the per-example diagonals summed in float64 into
-    hacc, then hdiag = hacc / N."""
+    hacc, then hdiag = hacc / N.
+    tgt: the tanh head's target value (Config.target); cmse, d2mse: the first and second
+    derivative factors of the MSE normalisation (Config.mse_norm; 2/10 and 2/10 for the mean).
+    general, mruns: an H2 table not in blocks of 4 maps (see `_forward`)."""
     n = X.shape[0]
     one = F32(1.0)
     zero = F32(0.0)
@@ -787,6 +847,8 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, 
     mu32 = F32(mu)
     g32 = F32(running)
     g1 = F32(1.0 - running)
+    tgt32 = F32(tgt)
+    cm32 = F32(cmse)
     step = step0
     if mode == MODE_HESSIAN:
         for t in range(hacc.size):
@@ -811,14 +873,14 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, 
         mrow = masks[me]
         drop = use_mask and not gn          # (a plain variable: numba rejects inline control flow in long calls)
         _forward(X[e], sr, sc, mrow, drop, act, out_act, deriv,
-                 W1, B1, W2, B2, W3T, B3, W4, B4, blocks, bruns,
+                 W1, B1, W2, B2, W3T, B3, W4, B4, blocks, bruns, general, mruns,
                  xpad, X1, a1, h1, d1, h1pad, X2T, a2, h2, d2, h2d, a3, h3, d3, z, out, dout)
         if mode == MODE_PREDICT:
             for j in range(OUTPUTS):
                 result[e, j] = out[j]
             continue
         if gn:
-            _gn_backward(head, W2, W3T, W4, blocks, bruns,
+            _gn_backward(head, d2mse, W2, W3T, W4, blocks, bruns,
                          H1, HB1, H2, HB2, H3T, HB3, H4, HB4, W2sq, X1sq, X2Tsq,
                          X1, d1, X2T, d2, h2d, h3, d3, z, dout, dz, dh3, dh2, da2, dX2T, da1)
         else:
@@ -826,10 +888,11 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, 
             # -- loss gradient at the output pre-activation z ---------------------------------------
             if head == HEAD_SQUASH:
                 # train_pass: loss = mean((y - out)^2) over 10 outputs, y = +1 at the label, -1 else;
-                # d loss / d out = 2 (out - y) / 10, then through the head's squashing (dout)
+                # d loss / d out = 2 (out - y) / 10, then through the head's squashing (dout).
+                # Config.target: y = +-tgt; Config.mse_norm: the factor cmse instead of 2/10
                 for j in range(OUTPUTS):
-                    y = one if j == lab else -one
-                    dz[j] = (F32(2.0 / OUTPUTS) * (out[j] - y)) * dout[j]
+                    y = tgt32 if j == lab else -tgt32
+                    dz[j] = (cm32 * (out[j] - y)) * dout[j]
             else:
                 # train_pass: F.cross_entropy(z, label) -> softmax(z) - onehot(label)
                 _softmax(z, dz)
@@ -881,7 +944,10 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, act, head, 
         x1s = X1sq if gn else X1
         g1s = H1 if gn else G1
         gb1s = HB1 if gn else GB1
-        _h2_backward(da2, w2s, x2s, g2s, dX2T, blocks, bruns)
+        if general:
+            _h2_backward_maps(da2, w2s, x2s, g2s, dX2T, mruns)
+        else:
+            _h2_backward(da2, w2s, x2s, g2s, dX2T, blocks, bruns)
         _h1_backward(dX2T, d1, da1, x1s, g1s, gb1s)
         if gn:
             if mode == MODE_HESSIAN:
@@ -1221,18 +1287,19 @@ def h2_slot_tables(blocks: np.ndarray, bruns: np.ndarray):
 
 
 # -- the engine ----------------------------------------------------------------------------------
-def h2_blocks() -> tuple[np.ndarray, np.ndarray]:
-    """From model.H2_BLOCKS: blocks (nb, 2) = (first H2 map, end map) and bruns (nb, R, 3) = the
-    block's contiguous runs of input H1 maps as (first column in a map's 200 weights, first
-    column in an X2T row, length), padded with empty runs to a common count R."""
+def h2_blocks(table=H2_BLOCKS) -> tuple[np.ndarray, np.ndarray]:
+    """From model.H2_BLOCKS (or another table's blocks, geometry.h2_blocks_of): blocks (nb, 2) =
+    (first H2 map, end map) and bruns (nb, R, 3) = the block's contiguous runs of input H1 maps
+    as (first column in a map's 200 weights, first column in an X2T row, length), padded with
+    empty runs to a common count R. A table of one-map blocks gives the per-map runs (`mruns`)."""
     blocks, runs = [], []
-    for lo, hi, ranges in H2_BLOCKS:
+    for lo, hi, ranges in table:
         col, rs = 0, []
         for a, b in ranges:
             rs.append((col * TAPS, a * TAPS, (b - a) * TAPS))
             col += b - a
         assert col == H2_FAN_MAPS, "each H2 map must see H2_FAN_MAPS H1 maps"
-        assert hi - lo == 4, "the H2 kernels take a block's maps four at a time"
+        assert hi - lo in (1, 4), "the H2 block kernels take a block's maps four at a time"
         blocks.append((lo, hi))
         runs.append(rs)
     width = max(len(r) for r in runs)
@@ -1303,7 +1370,20 @@ class FastEngine:
             self.hv[name] = self.hdiag[off:off + size].reshape(_INTERNAL[name])
         if model is not None:                # (None: zero weights, for compiling)
             self.load_state_dict(model.state_dict())
-        self.blocks, self.bruns = h2_blocks()
+        # the H2 table: in blocks of 4 maps (the anchor's) for the block kernels, else per map
+        from .geometry import h2_blocks_of, h2_table
+        table = H2_BLOCKS if cfg.h2_scheme == "anchor" else h2_blocks_of(h2_table(cfg.h2_scheme, cfg.h2_seed))
+        self.general = any(hi - lo != 4 for lo, hi, _ in table)
+        if self.general:
+            per_map = tuple((o, o + 1, ranges) for lo, hi, ranges in table for o in range(lo, hi))
+            self.mruns = h2_blocks(per_map)[1]
+            self.blocks, self.bruns = h2_blocks()           # (unused placeholders of the same types)
+        else:
+            self.blocks, self.bruns = h2_blocks(table)
+            self.mruns = np.zeros((H2_MAPS, 1, 3), np.int64)
+        # the tanh head's MSE (Config.target, Config.mse_norm): d loss / d out = cmse (out - y)
+        self.target = float(cfg.target)
+        self.cmse = MSE_FACTOR[cfg.mse_norm]
         self.slots = h2_slot_tables(self.blocks, self.bruns)
         self.buf = _buffers(dt, self.arena, self.slots)
 
@@ -1337,7 +1417,8 @@ class FastEngine:
                        self.out_act, self.opt, self.step, *self.h3_span, self.theta, self.grad,
                        self.madam, self.vadam, self.hdiag, self.coef, self.hx, self.hacc,
                        float(self.cfg.sdlm_mu), float(self.cfg.sdlm_running),
-                       b.no_result if result is None else result, self.blocks, self.bruns,
+                       b.no_result if result is None else result, self.target, self.cmse, self.cmse,
+                       self.blocks, self.bruns, self.general, self.mruns,
                        *self._params(), *self._grads(), *self._hx(), *b.sq, *b.train)
 
     def _hx(self):
@@ -1387,7 +1468,8 @@ class FastEngine:
         (`_predict_kernel`), or with per_example the training forward one example at a time
         (`_kernel`'s MODE_PREDICT); the two agree bit for bit."""
         result = np.empty((X.shape[0], OUTPUTS), self.dtype)
-        if per_example:
+        if per_example or self.general:
+            # (an H2 table not in blocks of 4: the batched kernel has block tiles only)
             self._call(MODE_PREDICT, X, result=result)
         else:
             _predict_kernel(X, self.act, self.out_act, *self._params(), self.blocks, *self.slots,
@@ -1525,13 +1607,14 @@ def _leaf_calls(eng: "FastEngine") -> dict[str, list]:
     blocks, bruns = eng.blocks, eng.bruns
     return {
         "forward": [(_forward, (img, 0, 0, b.no_masks[0], False, 0, 0, True, *eng._params(),
-                                blocks, bruns, *b.forward)),
+                                blocks, bruns, eng.general, eng.mruns, *b.forward)),
                     (_adamw, (eng.theta, eng.grad, eng.madam, eng.vadam, 0.0, 1)),
                     (_softmax, (z, dz))],
-        "backward": [(_gn_backward, (0, W2, W3T, W4, blocks, bruns, *eng._hx(), W2sq, X1sq, X2Tsq,
+        "backward": [(_gn_backward, (0, 0.2, W2, W3T, W4, blocks, bruns, *eng._hx(), W2sq, X1sq, X2Tsq,
                                      X1, d1, X2T, d2, h2d, h3, d3, z, dout, dz, dh3, dh2, da2,
                                      dX2T, da1)),
                      (_h2_backward, (da2, W2, X2T, G2, dX2T, blocks, bruns)),
+                     (_h2_backward_maps, (da2, W2, X2T, G2, dX2T, eng.mruns)),
                      (_h1_backward, (dX2T, d1, da1, X1, G1, GB1))],
     }
 

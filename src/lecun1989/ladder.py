@@ -772,7 +772,7 @@ def notes_lines(rows: list, seeds: tuple[int, ...]) -> list[str]:
         "Published runs: true misses (from the printed error rate; the anchor's scripts print int(err * N), "
         "one below it at times), and the share of our seeds with fewer misses (ties count half): below "
         "the 5th percentile 'lucky', above the 95th 'unlucky', else 'typical'.",
-        "MSE: mean over the 10 outputs of (target - output)^2 with ±1 targets, over the split (the tanh "
+        "MSE: mean over the 10 outputs of (target - output)^2 with the run's targets (±1 unless Config.target says otherwise), over the split (the tanh "
         "head's loss; '-' for the linear head, whose cross-entropy is in results.json as *_loss_*). "
         "Rejected for 1% error: the smallest share of test digits rejected, lowest margin between "
         "the two most active outputs first, so that the error on the rest is at most 1% (the 1989 "

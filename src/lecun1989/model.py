@@ -30,8 +30,9 @@ from torch import nn
 
 # -- the paper's geometry (geometry.py, re-exported here) ----------------------------------------
 from .geometry import (BACKGROUND, FAN_IN, H1_MAPS, H1_SIDE, H2_BLOCKS, H2_FAN_MAPS,  # noqa: F401
-                       H2_MAPS, H2_SIDE, H2_UNITS, H3_UNITS, IMAGE, KERNEL, OUTPUTS, PAD,
-                       PAPER_COUNTS, PARAM_SHAPES, SCALED_TANH_A, SCALED_TANH_S, STRIDE)
+                       H2_MAPS, H2_SCHEMES, H2_SIDE, H2_UNITS, H3_UNITS, IMAGE, INITS, KERNEL,
+                       OUTPUTS, PAD, PAPER_COUNTS, PARAM_SHAPES, SCALED_TANH_A, SCALED_TANH_S,
+                       STRIDE, h2_blocks_of, h2_table)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,16 @@ class NetConfig:
     activation: str = "tanh"    # hidden units: tanh | relu | scaled-tanh
     head: str = "tanh"          # tanh: squashed outputs for MSE on +-1 targets; linear: logits
     dropout: float = 0.0        # dropout probability on the H2 outputs, before H3
+    h2_scheme: str = "anchor"   # the H2 connection table (geometry.H2_SCHEMES)
+    h2_seed: int = 0            # the seed of the `random` table
+    init: str = "sqrt"          # weights U(+-2.4/sqrt(F)) | fanin: U(+-2.4/F)
+
+    @property
+    def h2_blocks(self):
+        """The H2 table as blocks (geometry.h2_blocks_of): H2_BLOCKS for the anchor's scheme."""
+        if self.h2_scheme == "anchor":
+            return H2_BLOCKS
+        return h2_blocks_of(h2_table(self.h2_scheme, self.h2_seed))
 
 
 def scaled_tanh(a: torch.Tensor) -> torch.Tensor:
@@ -60,10 +71,10 @@ def head_fn(cfg: NetConfig):
     return scaled_tanh if cfg.activation == "scaled-tanh" else torch.tanh
 
 
-def h2_inputs(h1: torch.Tensor) -> list[torch.Tensor]:
+def h2_inputs(h1: torch.Tensor, blocks=H2_BLOCKS) -> list[torch.Tensor]:
     """The H1 maps each H2 block sees, as the anchor slices them (a plain slice where it can)."""
     out = []
-    for _, _, ranges in H2_BLOCKS:
+    for _, _, ranges in blocks:
         parts = [h1[:, lo:hi] for lo, hi in ranges]
         out.append(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
     return out
@@ -84,8 +95,10 @@ class Net1989(nn.Module):
             torch.manual_seed(seed)
         for name, shape in PARAM_SHAPES.items():
             if name in FAN_IN:
-                # init U(+-2.4/sqrt(F)), evaluated left to right as the anchor does (float32)
-                w = (torch.rand(shape, generator=generator) - 0.5) * 2 * 2.4 / FAN_IN[name] ** 0.5
+                # init U(+-2.4/sqrt(F)), evaluated left to right as the anchor does (float32);
+                # init "fanin": U(+-2.4/F), the paper's text read literally
+                scale = FAN_IN[name] ** 0.5 if self.cfg.init == "sqrt" else FAN_IN[name]
+                w = (torch.rand(shape, generator=generator) - 0.5) * 2 * 2.4 / scale
             elif name == "outb" and self.cfg.head == "tanh":
                 w = -torch.ones(shape)          # anchor: output bias -1 for the tanh head
             else:
@@ -93,6 +106,7 @@ class Net1989(nn.Module):
             self.register_parameter(name, nn.Parameter(w))
         self.act = activation_fn(self.cfg.activation)
         self.out_act = head_fn(self.cfg)
+        self.h2_blocks = self.cfg.h2_blocks
 
     def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
         """x: (N, 1, 16, 16). dropout_mask: optional (N, 192) multiplier (already scaled by
@@ -105,9 +119,10 @@ class Net1989(nn.Module):
         x = act(F.conv2d(x, self.H1w, stride=STRIDE) + self.H1b)
         # pad H1 maps with -1 -> (N, 12, 12, 12)
         x = F.pad(x, (PAD, PAD, PAD, PAD), "constant", BACKGROUND)
-        # H2: three block convolutions per H2_BLOCKS, concatenated -> (N, 12, 4, 4)
+        # H2: the block convolutions of the H2 table (the anchor's: three, per H2_BLOCKS),
+        # concatenated -> (N, 12, 4, 4)
         blocks = [F.conv2d(xi, self.H2w[lo:hi], stride=STRIDE)
-                  for xi, (lo, hi, _) in zip(h2_inputs(x), H2_BLOCKS)]
+                  for xi, (lo, hi, _) in zip(h2_inputs(x, self.h2_blocks), self.h2_blocks)]
         x = act(torch.cat(blocks, dim=1) + self.H2b)
         # flatten -> (N, 192)
         x = x.flatten(start_dim=1)

@@ -28,9 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch.nn.grad import conv2d_input, conv2d_weight
 
-from .model import BACKGROUND, H2_BLOCKS, PAD, SCALED_TANH_A, SCALED_TANH_S, STRIDE, Net1989, h2_inputs
+from .config import MSE_FACTOR
+from .model import BACKGROUND, PAD, SCALED_TANH_A, SCALED_TANH_S, STRIDE, Net1989, h2_inputs
 
 MSE_D2 = 2.0 / 10.0    # d2/dyhat2 of mean over 10 outputs of (y - yhat)^2
+# d2/dyhat2 of each MSE normalisation (Config.mse_norm): the mean over the 10 outputs, half the
+# sum (1/2 sum (y - yhat)^2, the textbook form), the sum
+MSE_D2_OF = MSE_FACTOR
 
 
 def _dact(name: str, a: torch.Tensor) -> torch.Tensor:
@@ -52,7 +56,8 @@ def forward_parts(model: Net1989, x: torch.Tensor, params: dict | None = None) -
     p0 = F.pad(x, (PAD,) * 4, "constant", BACKGROUND)                       # (N, 1, 20, 20)
     a1 = F.conv2d(p0, w["H1w"], stride=STRIDE) + w["H1b"]                   # (N, 12, 8, 8)
     p1 = F.pad(act(a1), (PAD,) * 4, "constant", BACKGROUND)                 # (N, 12, 12, 12)
-    blocks = [F.conv2d(xi, w["H2w"][lo:hi], stride=STRIDE) for xi, (lo, hi, _) in zip(h2_inputs(p1), H2_BLOCKS)]
+    tab = model.h2_blocks
+    blocks = [F.conv2d(xi, w["H2w"][lo:hi], stride=STRIDE) for xi, (lo, hi, _) in zip(h2_inputs(p1, tab), tab)]
     a2 = torch.cat(blocks, dim=1) + w["H2b"]                                # (N, 12, 4, 4)
     x3 = act(a2).flatten(start_dim=1)                                       # (N, 192)
     a3 = x3 @ w["H3w"] + w["H3b"]                                           # (N, 30)
@@ -61,17 +66,17 @@ def forward_parts(model: Net1989, x: torch.Tensor, params: dict | None = None) -
     return dict(p0=p0, a1=a1, p1=p1, a2=a2, x3=x3, a3=a3, x4=x4, a4=a4)
 
 
-def output_d2(model: Net1989, a4: torch.Tensor) -> torch.Tensor:
+def output_d2(model: Net1989, a4: torch.Tensor, mse_norm: str = "mean") -> torch.Tensor:
     """d2E/da2 at the output pre-activations (N, 10): the start of the recursion."""
     if model.cfg.head == "linear":
         p = torch.softmax(a4, dim=1)
         return p * (1 - p)
     out_act = "scaled-tanh" if model.cfg.activation == "scaled-tanh" else "tanh"
-    return _dact(out_act, a4) ** 2 * MSE_D2
+    return _dact(out_act, a4) ** 2 * MSE_D2_OF[mse_norm]
 
 
 @torch.no_grad()
-def gn_diagonal(model: Net1989, x: torch.Tensor, *, stages: bool = False):
+def gn_diagonal(model: Net1989, x: torch.Tensor, *, stages: bool = False, mse_norm: str = "mean"):
     """LeCun's back-propagated Gauss-Newton diagonal, averaged over the examples in x.
 
     Returns {param name: tensor of its shape}; with stages=True also the per-example d2E/da2
@@ -83,7 +88,7 @@ def gn_diagonal(model: Net1989, x: torch.Tensor, *, stages: bool = False):
     n = x.shape[0]
     h: dict[str, torch.Tensor] = {}
     # output layer: a4 = x4 @ outw + outb
-    d4 = output_d2(model, f["a4"])                                          # (N, 10)
+    d4 = output_d2(model, f["a4"], mse_norm)                                          # (N, 10)
     h["outw"] = (f["x4"] ** 2).T @ d4                                       # (30, 10)
     h["outb"] = d4.sum(0)
     # H3: d2E/da3 = f'(a3)^2 * (d4 @ (outw^2)^T)
@@ -96,7 +101,7 @@ def gn_diagonal(model: Net1989, x: torch.Tensor, *, stages: bool = False):
     p1sq = f["p1"] ** 2
     h2w = torch.zeros_like(model.H2w)
     dp1 = torch.zeros_like(f["p1"])                                         # d2E/d(padded H1)^2
-    for lo, hi, ranges in H2_BLOCKS:
+    for lo, hi, ranges in model.h2_blocks:
         maps = [m for a, b in ranges for m in range(a, b)]
         inp = p1sq[:, maps]
         # weight sharing: every connection of a kernel weight adds d2E/da2 * x^2

@@ -33,7 +33,8 @@ from .store import CheckpointError, metrics_text, write_bytes, write_json, write
 
 
 def net_config(cfg: Config) -> NetConfig:
-    return NetConfig(activation=cfg.activation, head=cfg.head, dropout=cfg.dropout)
+    return NetConfig(activation=cfg.activation, head=cfg.head, dropout=cfg.dropout,
+                     h2_scheme=cfg.h2_scheme, h2_seed=cfg.h2_seed, init=cfg.init)
 
 
 # -- the per-run random streams ----------------------------------------------------------------
@@ -162,7 +163,7 @@ class TorchEngine:
         else:
             for g in self.opt.param_groups:
                 g["lr"] = lr
-        y = metrics.targets(labels)
+        y = metrics.targets(labels, value=self.cfg.target)
         m = torch.from_numpy(masks) if masks is not None else None
         model.train()
         threads = torch.get_num_threads()
@@ -175,14 +176,17 @@ class TorchEngine:
             torch.set_num_threads(threads)
 
     def _loop(self, x, labels, y, m, shifts, progress) -> None:
-        model, opt, head = self.model, self.opt, self.cfg.head
+        model, opt, head, norm = self.model, self.opt, self.cfg.head, self.cfg.mse_norm
         for i in range(x.shape[0]):
             xi = x[[i]]
             if shifts is not None:
                 xi = torch.roll(xi, (int(shifts[i, 0]), int(shifts[i, 1])), (2, 3))
             out = model(xi, m[i:i + 1] if m is not None else None)
-            if head == "tanh":
+            if head == "tanh" and norm == "mean":
                 loss = torch.mean((y[[i]] - out) ** 2)
+            elif head == "tanh":
+                # Config.mse_norm: half the sum over the 10 outputs, or the sum
+                loss = ((y[[i]] - out) ** 2).sum() * (0.5 if norm == "half-sum" else 1.0)
             else:
                 loss = F.cross_entropy(out, labels[i:i + 1])
             if opt is None:
@@ -201,7 +205,7 @@ class TorchEngine:
     def estimate_hessian(self, x: torch.Tensor) -> None:
         """sdlm: the Gauss-Newton diagonal averaged over the digits x (before a pass)."""
         from .sdlm import gn_diagonal
-        self.h = gn_diagonal(self.model, x)
+        self.h = gn_diagonal(self.model, x, mse_norm=self.cfg.mse_norm)
 
     @torch.no_grad()
     def _sdlm_step(self, xi: torch.Tensor) -> None:
@@ -211,7 +215,7 @@ class TorchEngine:
         g = self.cfg.sdlm_running
         if g > 0:
             from .sdlm import gn_diagonal
-            hi = gn_diagonal(self.model, xi)
+            hi = gn_diagonal(self.model, xi, mse_norm=self.cfg.mse_norm)
             for name in self.h:
                 self.h[name] = (1 - g) * self.h[name] + g * hi[name]
 
@@ -290,12 +294,14 @@ def load_data(cfg: Config, root=None):
 def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
         out: str | os.PathLike | None = None,
         on_pass: Callable[[int, dict, dict], None] | None = None,
-        progress: bool | None = None) -> RunResult:
+        progress: bool | None = None, eval_train: bool = True) -> RunResult:
     """Train one run from its seed and evaluate both splits after every pass.
 
     on_pass(pass_number, train_record, test_record) is called after each pass (1-based).
     progress: a progress bar during each pass, counting over the whole run so that its ETA is
     the run's (default: when stderr is a terminal).
+    eval_train: False evaluates the training split after the last pass only (the test split
+    after every pass; on_pass then gets None for the train record of the other passes).
     out: a folder for config.json, metrics.jsonl (strict JSON: a non-finite loss is null, with
     "diverged": true), rejection.json and checkpoint.pt, each written atomically. (The CLI and
     the ladders train into a temporary folder renamed when finished: store.train_into.)
@@ -333,14 +339,16 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
                 bar.close()
         recs = {}
         for split, x, y in (("train", xtr, ytr), ("test", xte, yte)):
-            rec = metrics.summarize(eng.predict(x), y, cfg.head)
+            if split == "train" and not (eval_train or p + 1 == cfg.last_pass):
+                continue
+            rec = metrics.summarize(eng.predict(x), y, cfg.head, cfg.target)
             recs[split] = {"pass": p + 1, "split": split, **rec}
             result.records.append(recs[split])
         if out_dir is not None:
             write_text(out_dir / "metrics.jsonl", metrics_text(result.records))
         if on_pass is not None:
-            on_pass(p + 1, recs["train"], recs["test"])
-        if not (math.isfinite(recs["train"]["loss"]) and math.isfinite(recs["test"]["loss"])):
+            on_pass(p + 1, recs.get("train"), recs["test"])
+        if not all(math.isfinite(r["loss"]) for r in recs.values()):
             result.diverged_at = p + 1
             break
     result.state = eng.state_dict()

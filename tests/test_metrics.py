@@ -38,3 +38,23 @@ def test_no_rejection_needed_when_error_is_low():
     out = torch.eye(10).repeat(10, 1)
     y = torch.arange(10).repeat(10)
     assert metrics.rejection_at(out, y, "linear") == 0.0
+
+
+def test_split_loss_does_not_depend_on_torch_threads():
+    """A training split's MSE is a 72,910-element float32 sum, which torch would split over its
+    threads (and round differently): the loss must be the same whatever the thread count."""
+    import torch
+    from lecun1989 import metrics
+    g = torch.Generator().manual_seed(0)
+    out = torch.rand((7291, 10), generator=g) * 2 - 1
+    labels = torch.randint(0, 10, (7291,), generator=g)
+    n = torch.get_num_threads()
+    try:
+        seen = set()
+        for k in (1, 2, 4):
+            torch.set_num_threads(k)
+            seen.add(metrics.loss_of(out, labels, "tanh"))
+            assert torch.get_num_threads() == k
+    finally:
+        torch.set_num_threads(n)
+    assert len(seen) == 1

@@ -24,9 +24,17 @@ def targets(labels: torch.Tensor, n_classes: int = 10, value: float = 1.0) -> to
 
 
 def loss_of(outputs: torch.Tensor, labels: torch.Tensor, head: str, target: float = 1.0) -> float:
-    if head == "tanh":
-        return float(torch.mean((targets(labels, outputs.shape[1], target) - outputs) ** 2))
-    return float(F.cross_entropy(outputs, labels))
+    # torch splits a large reduction over its threads, and the float32 sum's last bits follow
+    # the split: summed on one thread, a split's loss is the same in every process (the
+    # ladders' workers run on one thread; `train` in a shell would run on all cores).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if head == "tanh":
+            return float(torch.mean((targets(labels, outputs.shape[1], target) - outputs) ** 2))
+        return float(F.cross_entropy(outputs, labels))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def summarize(outputs: torch.Tensor, labels: torch.Tensor, head: str, target: float = 1.0) -> dict:

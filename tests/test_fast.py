@@ -339,16 +339,6 @@ UNKNOWNS = {"h2-lenet5": dict(h2_scheme="lenet5"), "h2-random": dict(h2_scheme="
 UNKNOWN_COMBOS = list(itertools.product(UNKNOWNS, ("sgd", "sdlm", "sdlm-running")))
 
 
-def _compare(ref, fst) -> None:
-    a, b = ref.state_dict(), fst.state_dict()
-    assert set(a) == set(b)
-    scale = max(float(v.abs().max()) for v in a.values())
-    for name in a:
-        assert b[name].shape == a[name].shape and b[name].dtype == torch.float32
-        diff = float((a[name] - b[name]).abs().max())
-        assert diff <= TOL * scale, f"{name}: max diff {diff:.3g} > {TOL} x {scale:.3g}"
-
-
 @pytest.mark.parametrize("switch,optimizer", UNKNOWN_COMBOS, ids=["-".join(c) for c in UNKNOWN_COMBOS])
 def test_short_run_with_each_unknown_matches_reference(switch, optimizer):
     from lecun1989.config import MSE_FACTOR
@@ -360,7 +350,7 @@ def test_short_run_with_each_unknown_matches_reference(switch, optimizer):
         cfg = Config(**kw, activation="scaled-tanh", optimizer="sdlm", lr=3e-4, sdlm_sample=50,
                      sdlm_mu=0.02 * k, sdlm_running=0.05 if optimizer == "sdlm-running" else 0.0)
     x, y = _digits(N_SHORT)
-    _compare(*_train_both(cfg, x, y))
+    _assert_agree(*_train_both(cfg, x, y))
 
 
 @pytest.mark.parametrize("switch", ["h2-lenet5", "h2-random", "init-fanin"])
@@ -370,7 +360,7 @@ def test_unknowns_with_the_modern_options_match_reference(switch):
     cfg = Config(**UNKNOWNS[switch], activation="relu", head="linear", optimizer="adamw", lr=3e-4,
                  dropout=0.25, shift=True)
     x, y = _digits(N_SHORT)
-    _compare(*_train_both(cfg, x, y))
+    _assert_agree(*_train_both(cfg, x, y))
 
 
 @pytest.mark.parametrize("switch", ["h2-lenet5", "h2-random", "half-sum", "sum"])

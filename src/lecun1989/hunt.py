@@ -31,7 +31,6 @@ import csv
 import json
 import logging
 import math
-import os
 import statistics
 import time
 from dataclasses import dataclass

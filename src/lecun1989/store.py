@@ -160,17 +160,22 @@ def metrics_text(records: list[dict]) -> str:
 # Reading back
 # =============================================================================================
 
-def read_json(path: str | os.PathLike, fix: str = "") -> Any:
-    """A JSON file; a missing one raises FileNotFoundError, an unreadable or corrupt one
-    CorruptFileError naming it (and `fix`, what to do)."""
-    path = Path(path)
+def _read_text(path: Path, fix: str) -> str:
+    """The file's text; a missing file raises FileNotFoundError, an unreadable one CorruptFileError."""
     try:
-        text = path.read_text()
+        return path.read_text()
     except FileNotFoundError:
         raise
     except (OSError, UnicodeDecodeError) as e:
         raise CorruptFileError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})"
                                + (f"; {fix}" if fix else "")) from None
+
+
+def read_json(path: str | os.PathLike, fix: str = "") -> Any:
+    """A JSON file; a missing one raises FileNotFoundError, an unreadable or corrupt one
+    CorruptFileError naming it (and `fix`, what to do)."""
+    path = Path(path)
+    text = _read_text(path, fix)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -181,13 +186,7 @@ def read_json(path: str | os.PathLike, fix: str = "") -> Any:
 def read_records(path: str | os.PathLike, fix: str = "") -> list[dict]:
     """metrics.jsonl: one JSON object per line (older files may hold bare NaN: accepted)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError) as e:
-        raise CorruptFileError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})"
-                               + (f"; {fix}" if fix else "")) from None
+    text = _read_text(path, fix)
     out = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from .config import Config
 from .data import Dataset, Split, load_usps_train
+from .store import write_text
 
 log = logging.getLogger(__name__)
 
@@ -329,12 +330,7 @@ def confirm(out, *, data_root=None, top: int = 6, seeds=CONFIRM_SEEDS, passes: i
     jobs_list = [(name, cfg.with_overrides(seed=s).to_dict(), data_root, n_val)
                  for name, (_, cfg) in cands.items() for s in seeds]
     t0 = time.time()
-    rows: list[dict] = []
-    for i, r in enumerate(_map(_confirm_one, jobs_list, jobs), 1):
-        rows.append(r)
-        el = time.time() - t0
-        echo(f"confirm  runs {i:3d}/{len(jobs_list):<3d}  {r['name']:<14s} seed {r['seed']}  "
-             f"val misses {r['val_misses']:3d}  elapsed {_fmt_s(el):>7s}  ETA {_fmt_s(el / i * (len(jobs_list) - i)):>7s}")
+    rows = _retrain("confirm ", jobs_list, jobs, echo, 14)
     by: dict[str, dict] = {}
     trial_of = {f"trial {t.number}": t for t in done}
     for name, (params, cfg) in cands.items():
@@ -358,11 +354,24 @@ def confirm(out, *, data_root=None, top: int = 6, seeds=CONFIRM_SEEDS, passes: i
     best = min((n for n in by if n.startswith("trial")), key=lambda n: by[n]["all_val_error_mean"])
     result = {"seeds": list(seeds), "passes": passes, "validation": validation_data.__doc__.split(".")[0],
               "candidates": by, "chosen": best, "seconds": time.time() - t0, "provenance": _provenance()}
-    (out / "confirm.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_text(out / "confirm.json", json.dumps(result, indent=2) + "\n")
     echo(f"chosen: {best} {by[best]['params']} - validation {by[best]['all_val_error_mean']:.2f}% over "
          f"{len(SEARCH_SEEDS) + len(seeds)} seeds (fresh {by[best]['fresh_val_error_mean']:.2f}%; "
          f"p2 {by['p2 (baseline)']['fresh_val_error_mean']:.2f}%, p1 {by['p1']['fresh_val_error_mean']:.2f}%)")
     return result
+
+
+def _retrain(what: str, jobs_list: list, jobs: int, echo, width: int) -> list[dict]:
+    """Train the (name, config, data_root, n_val) jobs on `jobs` processes (validation only), one
+    progress line per finished run with elapsed time and ETA; the results in finishing order."""
+    t0 = time.time()
+    rows: list[dict] = []
+    for i, r in enumerate(_map(_confirm_one, jobs_list, jobs), 1):
+        rows.append(r)
+        el = time.time() - t0
+        echo(f"{what} runs {i:3d}/{len(jobs_list):<3d}  {r['name']:<{width}s} seed {r['seed']}  "
+             f"val misses {r['val_misses']:3d}  elapsed {_fmt_s(el):>7s}  ETA {_fmt_s(el / i * (len(jobs_list) - i)):>7s}")
+    return rows
 
 
 def ablate(out, params: dict, *, data_root=None, seeds=CONFIRM_SEEDS[:5], passes: int = 23, jobs: int = 2,
@@ -378,12 +387,7 @@ def ablate(out, params: dict, *, data_root=None, seeds=CONFIRM_SEEDS[:5], passes
     jobs_list = [(name, config_of(p, passes=passes, seed=s).to_dict(), data_root, n_val)
                  for name, p in points.items() for s in seeds]
     t0 = time.time()
-    rows: list[dict] = []
-    for i, r in enumerate(_map(_confirm_one, jobs_list, jobs), 1):
-        rows.append(r)
-        el = time.time() - t0
-        echo(f"ablate  runs {i:3d}/{len(jobs_list):<3d}  {r['name']:<28s} seed {r['seed']}  "
-             f"val misses {r['val_misses']:3d}  elapsed {_fmt_s(el):>7s}  ETA {_fmt_s(el / i * (len(jobs_list) - i)):>7s}")
+    rows = _retrain("ablate ", jobs_list, jobs, echo, 28)
     res = {}
     for name, p in points.items():
         rs = sorted((r for r in rows if r["name"] == name), key=lambda r: r["seed"])
@@ -402,7 +406,7 @@ def ablate(out, params: dict, *, data_root=None, seeds=CONFIRM_SEEDS[:5], passes
               "what": "one unknown at a time put back to p2's value, validation digits only; delta = paired "
                       "difference of validation misses (of 1000) against the chosen reading, same seeds",
               "provenance": _provenance()}
-    (out / "ablation.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_text(out / "ablation.json", json.dumps(result, indent=2) + "\n")
     for name, v in res.items():
         echo(f"{name:<28s} validation {v['val_error_mean']:5.2f}%  delta misses {v['delta_val_misses_mean']:+6.1f} "
              f"(sd {v['delta_val_misses_sd']:.1f})  train {v['train_error_mean']:.2f}%")
@@ -473,7 +477,7 @@ def write_summary(out, *, budget: dict | None = None, figures: bool = True) -> d
         "importance_ped_anova": importance,
         "provenance": _provenance(),
     }
-    (out / "hunt.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    write_text(out / "hunt.json", json.dumps(summary, indent=2, default=str) + "\n")
     if figures and complete:
         _figures(study, out)
     return summary

@@ -251,6 +251,17 @@ def _log_axes(ax) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+def _log_counts(ax) -> None:
+    """A log axis of miss counts labelled in plain numbers at every tick (30, 40, 50 ... 100),
+    not powers of ten: the counts of one figure span less than a decade or two."""
+    from matplotlib.ticker import FuncFormatter
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="y", which="minor", labelsize=7)
+
+
 def _floor(n: int) -> float:
     """Where a zero error is drawn on a log axis: half a miss."""
     return 0.5 / max(n, 1) * 100
@@ -340,12 +351,7 @@ def fig_seed_misses(rows: list, title: str):
     ys = [v for r in rows for v in r.misses.values()] + [pl.misses for r in rows for pl in r.placements]
     if ys and min(ys) > 0 and max(ys) > 4 * min(ys):
         # a collapsed seed (hundreds of misses) would flatten every other step on a linear axis
-        from matplotlib.ticker import FuncFormatter
-        ax.set_yscale("log")
-        plain = FuncFormatter(lambda v, _: f"{v:g}")
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
-        ax.tick_params(axis="y", which="minor", labelsize=7)
+        _log_counts(ax)
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels([r.step for r in rows], rotation=30 if len(rows) > 8 else 0, ha="right" if len(rows) > 8 else "center")
     ax.set_ylabel("test misses (of %s)%s" % (rows[0].test_digits or "?", ", log scale" if ax.get_yscale() == "log" else ""))
@@ -372,11 +378,7 @@ def fig_pass_bands(series: list[tuple[str, np.ndarray, np.ndarray, dict[int, lis
             ax.scatter([at] * len(values), values, marker="*", s=90, color="#d62728", edgecolor="black",
                        lw=0.4, zorder=3, label="single runs (published, reruns)" if at == min(published) else None)
         ax.set_yscale("log")
-        from matplotlib.ticker import FuncFormatter
-        plain = FuncFormatter(lambda v, _: f"{v:g}")
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
-        ax.tick_params(axis="y", which="minor", labelsize=7)
+        _log_counts(ax)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("pass")
         ax.set_ylabel("test misses, log scale")

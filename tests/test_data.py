@@ -4,6 +4,7 @@ No test touches the network: an autouse fixture points every mirror at an empty 
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import lzma
 import shutil
@@ -17,7 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lecun1989 import data
+from lecun1989 import data, datasets
 from lecun1989.data import DataError
 
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -30,9 +31,15 @@ USPS_TEST_COUNTS = [359, 264, 198, 166, 200, 160, 170, 147, 166, 177]
 def no_network(tmp_path_factory, monkeypatch):
     """Every mirror points at an empty local folder unless a test says otherwise."""
     empty = tmp_path_factory.mktemp("no-mirror")
-    monkeypatch.setattr(data, "MNIST_MIRRORS", (empty.as_uri() + "/",))
-    monkeypatch.setattr(data, "USPS_MIRRORS", (empty.as_uri() + "/",))
+    for entry in datasets.REGISTRY.values():
+        if entry.downloaded:
+            set_mirrors(monkeypatch, entry.name, empty.as_uri() + "/")
     monkeypatch.setattr(urllib.request, "urlopen", _refuse)
+
+
+def set_mirrors(monkeypatch, name: str, *mirrors: str) -> None:
+    """Data set `name` downloads from `mirrors` (file:// folders) for this test."""
+    monkeypatch.setitem(datasets.REGISTRY, name, dataclasses.replace(datasets.REGISTRY[name], mirrors=mirrors))
 
 
 # -- helpers: an independent reader and the anchor's per-image procedure -----------------------
@@ -361,7 +368,7 @@ def _no_temp_files(folder: Path) -> bool:
 
 
 def test_fetch_from_local_mirror(tmp_path, shared_data, monkeypatch):
-    monkeypatch.setattr(data, "USPS_MIRRORS", ((shared_data / "usps").as_uri() + "/",))
+    set_mirrors(monkeypatch, "usps", *((shared_data / "usps").as_uri() + "/",))
     root = tmp_path / "root"
     root.mkdir()                # a data folder given by the caller is never created (a typo would be)
     paths = data.fetch("usps", root)
@@ -376,7 +383,7 @@ def test_fetch_from_local_mirror(tmp_path, shared_data, monkeypatch):
 def test_fetch_falls_back_to_second_mirror(tmp_path, shared_data, monkeypatch):
     first = tmp_path / "first"
     first.mkdir()
-    monkeypatch.setattr(data, "MNIST_MIRRORS", (first.as_uri() + "/",
+    set_mirrors(monkeypatch, "mnist", *(first.as_uri() + "/",
                                                (shared_data / "mnist").as_uri() + "/"))
     root = tmp_path / "root"
     root.mkdir()
@@ -391,7 +398,7 @@ def test_download_with_wrong_checksum_is_discarded(tmp_path, shared_data, monkey
     fake = tmp_path / "fake-mirror"
     _gz(fake / "zip.train.gz", _usps_line().encode())
     _gz(fake / "zip.test.gz", _usps_line().encode())
-    monkeypatch.setattr(data, "USPS_MIRRORS", (fake.as_uri() + "/",))
+    set_mirrors(monkeypatch, "usps", *(fake.as_uri() + "/",))
     root = tmp_path / "root"
     root.mkdir()
     with pytest.raises(DataError) as err:
@@ -400,7 +407,7 @@ def test_download_with_wrong_checksum_is_discarded(tmp_path, shared_data, monkey
     assert "checksum mismatch, download discarded" in msg and "zip.train.gz" in msg
     assert list((root / "usps").iterdir()) == []  # nothing kept, no temp files either
     # a bad first mirror followed by a good one: the good copy wins
-    monkeypatch.setattr(data, "USPS_MIRRORS", (fake.as_uri() + "/",
+    set_mirrors(monkeypatch, "usps", *(fake.as_uri() + "/",
                                               (shared_data / "usps").as_uri() + "/"))
     assert len(data.fetch("usps", root)) == 2
     assert _no_temp_files(root / "usps")
@@ -410,7 +417,7 @@ def test_missing_files_offline_one_message(tmp_path, monkeypatch):
     root = tmp_path / "nothing-here"
     # the real mirror list, to check the message; download=False never opens a URL (and the
     # autouse fixture makes any http(s) attempt fail the test)
-    monkeypatch.setattr(data, "MNIST_MIRRORS", ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+    set_mirrors(monkeypatch, "mnist", *("https://ossci-datasets.s3.amazonaws.com/mnist/",
                                                "http://yann.lecun.com/exdb/mnist/"))
     with pytest.raises(DataError) as err:
         data.load_dataset("mnist", root, download=False)

@@ -9,6 +9,7 @@ where a folder is expected needs no simulation.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import io
 import json
@@ -376,9 +377,10 @@ def test_a_claim_whose_process_died_is_taken_over(tmp_path):
 
 # -- data ---------------------------------------------------------------------------------------
 def test_a_folder_where_a_data_file_should_be(capsys, tmp_path, monkeypatch):
-    from lecun1989 import data
+    from lecun1989 import data, datasets
     (tmp_path / "usps" / "zip.train.gz").mkdir(parents=True)
-    monkeypatch.setattr(data, "USPS_MIRRORS", ((tmp_path / "no-mirror").as_uri() + "/",))
+    no_mirror = ((tmp_path / "no-mirror").as_uri() + "/",)
+    monkeypatch.setitem(datasets.REGISTRY, "usps", dataclasses.replace(datasets.REGISTRY["usps"], mirrors=no_mirror))
     with pytest.raises(data.DataError, match="zip.train.gz: a folder where the data file"):
         data.load_dataset("usps", tmp_path)
     code, stdout, _ = cli(capsys, "data", "verify", "--data-root", str(tmp_path))

@@ -281,7 +281,8 @@ class _StdoutHandler(logging.StreamHandler):
 
 
 def _needs_root(cfgs: list[Config]) -> bool:
-    return any(c.data in ("usps", "mnist") for c in cfgs)
+    from .datasets import get
+    return any(get(c.data).downloaded for c in cfgs)
 
 
 def _check(args: argparse.Namespace) -> dict:

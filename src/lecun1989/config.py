@@ -27,8 +27,8 @@ MSE_NORMS = ("mean", "half-sum", "sum")
 # (For plain SGD a factor is a rescaled lr; for sdlm, eps / (mu + c h) c g = eps / (mu / c + h) g:
 # a rescaled mu.)
 MSE_FACTOR = {"mean": 2.0 / 10, "half-sum": 1.0, "sum": 2.0}
+from .datasets import NAMES as DATASETS  # noqa: E402  (plain Python, no torch)
 from .geometry import H2_SCHEMES, INITS, SCALED_TANH_A  # noqa: E402  (plain Python, no torch)
-DATASETS = ("mnist1989", "mnist1989-test-first", "usps", "mnist")
 ENGINES = ("fast", "torch")
 RNGS = ("ours", "anchor")
 

@@ -5,7 +5,8 @@ Every data set comes out as a `Dataset` of two `Split`s holding float32 images (
 to Handwritten Zip Code Recognition", Neural Computation 1(4):541-551): 16x16 grey levels
 scaled to [-1, 1], 7291 training and 2007 test digits.
 
-Data sets (`DATASET_NAMES`):
+Data sets (`DATASET_NAMES`; each one's facts, files, mirrors and checksums are its entry in
+datasets.py):
 
 - ``mnist1989`` (default): the anchor reproduction's simulated 1989 set (docs/reference.md, "The
   anchor reproduction"). Legacy numpy seed 1337; 7291 of the 60,000 MNIST training digits
@@ -27,7 +28,7 @@ MNIST: Y. LeCun, C. Cortes, C. J. C. Burges, licence CC BY-SA 3.0. The embedded 
 selection of MNIST images and carries the same licence.
 
 Files live under a data root (`data_root`): ``root/mnist/<IDX files>`` and
-``root/usps/zip.{train,test}.gz``. Missing files are downloaded from the mirrors below (tried
+``root/usps/zip.{train,test}.gz``. Missing files are downloaded from the entry's mirrors (tried
 in turn, into a temporary file in the destination folder, checked, then renamed into place);
 a file already in the cache is checked before its first use in a process. Every problem with a
 file is reported as one `DataError` naming the file (and the line or byte offset), never as a
@@ -57,15 +58,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import datasets
+from .datasets import DataFile, DataSet
+
 log = logging.getLogger(__name__)
 
-DATASET_NAMES = ("mnist1989", "mnist1989-test-first", "usps", "mnist")
+DATASET_NAMES = datasets.NAMES
 
 # -- sizes (the paper's split, MNIST's split, image sides) -----------------------------------
-PAPER_TRAIN = 7291            # LeCun et al. 1989: 7291 training digits
-PAPER_TEST = 2007             # ... and 2007 test digits
-MNIST_TRAIN = 60_000
-MNIST_TEST = 10_000
+PAPER_TRAIN = datasets.PAPER_TRAIN   # LeCun et al. 1989: 7291 training digits
+PAPER_TEST = datasets.PAPER_TEST     # ... and 2007 test digits
+MNIST_TRAIN = datasets.IDX_TRAIN     # the IDX files: 60,000 training images
+MNIST_TEST = datasets.IDX_TEST       # ... and 10,000 test images
 MNIST_SIDE = 28               # MNIST images are 28x28 uint8
 SIDE = 16                     # the paper's input is 16x16
 USPS_FIELDS = 1 + SIDE * SIDE  # a USPS line: the digit, then 256 grey values
@@ -79,32 +83,7 @@ IDX_LABELS_MAGIC = 2049
 IDX_IMAGES_HEADER = 4 * (1 + 3)   # magic + count, rows, cols
 IDX_LABELS_HEADER = 4 * (1 + 1)   # magic + count
 
-# -- sources and checksums (docs/reference.md, "Data files") --------------------------------------
-MNIST_MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
-)
-USPS_MIRRORS = ("https://hastie.su.domains/ElemStatLearn/datasets/",)
-
-# MD5 of the official .gz files, as a download from the mirrors gives them.
-MNIST_GZ_MD5 = {
-    "train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
-}
-# MD5 of the decompressed files. A .gz is also accepted when its *content* has this MD5:
-# re-compressed copies (other gzip settings, no stored name or time) hold the same data.
-MNIST_RAW_MD5 = {
-    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-}
-USPS_SHA256 = {
-    "zip.train.gz": "66ebf231ab51f2cf6ac1a892d0f98ccffee1079d7a5db638c1f11f366046ca16",
-    "zip.test.gz": "8dacc3c6e136af6c3488de9e5113a7daf140c8c2f1f0b61c54ee02f03f1a962f",
-}
+# Sources and checksums of the downloaded sets: their entries in datasets.py.
 
 # The embedded selection of MNIST images (see build_embedded_bytes for the format).
 EMBEDDED_FILE = "mnist1989.bin.xz"
@@ -160,36 +139,38 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 @dataclass(frozen=True)
 class _FileSpec:
-    """One downloadable file: the data set it belongs to, its folder in the root, its name."""
+    """One downloadable file of a data set: the set's name (its entry, looked up at call time so
+    that tests can point the mirrors at file:// folders) and the file."""
 
-    dataset: str   # "mnist" or "usps"
-    filename: str  # name as downloaded (the .gz)
+    dataset: str
+    file: DataFile
+
+    @property
+    def entry(self) -> DataSet:
+        return datasets.get(self.dataset)
+
+    @property
+    def filename(self) -> str:
+        return self.file.name
 
     @property
     def stem(self) -> str:
-        return self.filename[:-3] if self.filename.endswith(".gz") else self.filename
+        return self.file.stem
 
     def urls(self) -> list[str]:
-        # Looked up at call time so tests can point the mirrors at file:// folders.
-        mirrors = MNIST_MIRRORS if self.dataset == "mnist" else USPS_MIRRORS
-        return [(m if m.endswith("/") else m + "/") + self.filename for m in mirrors]
+        return self.entry.urls(self.file)
 
     def candidates(self, folder: Path) -> list[Path]:
-        """Accepted paths in `folder`, preferred first: the .gz, then (MNIST only) the
-        decompressed file."""
+        """Accepted paths in `folder`, preferred first: the .gz, then the decompressed file when
+        its checksum is known."""
         out = [folder / self.filename]
-        if self.dataset == "mnist":
+        if self.file.raw_md5:
             out.append(folder / self.stem)
         return out
 
 
-_MNIST_FILES = {
-    key: _FileSpec("mnist", f"{key}.gz")
-    for key in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-}
-_USPS_FILES = {key: _FileSpec("usps", f"zip.{key}.gz") for key in ("train", "test")}
-_FILES_OF = {"mnist": list(_MNIST_FILES.values()), "usps": list(_USPS_FILES.values())}
+def _files_of(name: str) -> list[_FileSpec]:
+    return [_FileSpec(name, f) for f in datasets.get(name).files]
 
 
 def _root_source(root: str | os.PathLike | None) -> str | None:
@@ -237,13 +218,15 @@ def _gunzip(path: Path, blob: bytes) -> bytes:
 
 
 def _checksum_ok(spec: _FileSpec, path: Path, blob: bytes, content: bytes | None = None) -> bool:
-    """True when the file's bytes match the published checksum (see MNIST_RAW_MD5 for .gz
-    copies re-compressed with other settings). `content` is the decompressed data if known."""
-    if spec.dataset == "usps":
-        return hashlib.sha256(blob).hexdigest() == USPS_SHA256[spec.filename]
+    """True when the file's bytes match the published checksum, or (when the entry knows it)
+    its decompressed content matches the published MD5 of the content: re-compressed copies and
+    decompressed files hold the same data. `content` is the decompressed data if known."""
+    f = spec.file
     if path.name.endswith(".gz"):
-        if hashlib.md5(blob).hexdigest() == MNIST_GZ_MD5[spec.stem]:
+        if hashlib.new(f.algorithm, blob).hexdigest() == f.digest:
             return True
+        if not f.raw_md5:
+            return False
         if content is None:
             try:
                 content = gzip.decompress(blob)
@@ -251,11 +234,11 @@ def _checksum_ok(spec: _FileSpec, path: Path, blob: bytes, content: bytes | None
                 return False
     else:
         content = blob
-    return hashlib.md5(content).hexdigest() == MNIST_RAW_MD5[spec.stem]
+    return bool(f.raw_md5) and hashlib.md5(content).hexdigest() == f.raw_md5
 
 
 def _mismatch(spec: _FileSpec, path: Path) -> DataError:
-    algo = "sha256" if spec.dataset == "usps" else "MD5"
+    algo = "MD5" if spec.file.algorithm == "md5" else spec.file.algorithm
     return DataError(f"{path}: {algo} checksum mismatch (the file is corrupt or not the published "
                      f"one); delete it and fetch it again (from {spec.urls()[0]})")
 
@@ -331,14 +314,14 @@ def _download(spec: _FileSpec, folder: Path, failures: list[str]) -> Path | None
 
 
 def _ensure(dataset: str, folder: Path, download: bool, source: str | None = None) -> dict[str, Path]:
-    """Paths of every file of `dataset` ("mnist" or "usps") in `folder` (normally
-    root/<dataset>), downloading missing ones.
+    """Paths of every file of data set `dataset` in `folder` (normally root/<its folder>),
+    downloading missing ones.
     Missing files after that -> one DataError listing each file, its URLs and the folder.
     source: who chose the root (_root_source); a root chosen by the user that does not exist
     is an error (a typo), never created."""
     found: dict[str, Path] = {}
     missing: list[_FileSpec] = []
-    for spec in _FILES_OF[dataset]:
+    for spec in _files_of(dataset):
         path = _locate(spec, folder)
         if path is None:
             missing.append(spec)
@@ -430,17 +413,29 @@ def read_mnist(root: str | os.PathLike | None = None, *, download: bool = True
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The full MNIST arrays from `root`/mnist, checked: (train images (60000, 28, 28) uint8,
     train labels (60000,) uint8, test images (10000, 28, 28), test labels (10000,))."""
-    return _read_mnist_folder(data_root(root) / "mnist", download, _root_source(root))
+    return read_idx_set("mnist", root, download=download)
+
+
+def read_idx_set(name: str, root: str | os.PathLike | None = None, *, download: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The four checked arrays of IDX data set `name` (train images, train labels, test images,
+    test labels: 60,000 and 10,000 28x28 uint8 images) from its folder under `root`."""
+    return _read_idx_folder(name, data_root(root) / datasets.get(name).folder, download, _root_source(root))
 
 
 def _read_mnist_folder(folder: Path, download: bool, source: str | None = None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    paths = _ensure("mnist", folder, download, source)
-    out = []
-    for split, count in (("train", MNIST_TRAIN), ("t10k", MNIST_TEST)):
-        for kind, magic in (("images-idx3", IDX_IMAGES_MAGIC), ("labels-idx1", IDX_LABELS_MAGIC)):
-            spec = _MNIST_FILES[f"{split}-{kind}-ubyte"]
-            out.append(_load_idx(spec, paths[spec.filename], magic, count))
+    return _read_idx_folder("mnist", folder, download, source)
+
+
+def _read_idx_folder(name: str, folder: Path, download: bool, source: str | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    paths = _ensure(name, folder, download, source)
+    specs = _files_of(name)         # train images, train labels, test images, test labels
+    magics = (IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC) * 2
+    counts = (MNIST_TRAIN, MNIST_TRAIN, MNIST_TEST, MNIST_TEST)
+    out = [_load_idx(spec, paths[spec.filename], magic, count)
+           for spec, magic, count in zip(specs, magics, counts)]
     return out[0], out[1], out[2], out[3]
 
 
@@ -641,70 +636,82 @@ def _split(images: np.ndarray, labels: np.ndarray) -> Split:
 # Public entry points
 # =============================================================================================
 
-_MNIST_CREDIT = "MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0)"
-_USPS_CREDIT = "USPS zip codes from The Elements of Statistical Learning (Hastie, Tibshirani, Friedman)"
-
-
-def _check_name(name: str) -> None:
-    if name not in DATASET_NAMES:
-        raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+def _entry(name: str) -> DataSet:
+    try:
+        return datasets.get(name)
+    except datasets.UnknownDataSet as e:
+        raise DataError(str(e)) from None
 
 
 def load_dataset(name: str = "mnist1989", root: str | os.PathLike | None = None, *,
                  train_size: int = 0, subset_seed: int = 1337, download: bool = True) -> Dataset:
-    """Load a data set by name (see DATASET_NAMES and the module docstring).
+    """Load a data set by name (its entry in datasets.py; see the module docstring).
 
-    `root` is the data folder (see data_root); mnist1989 and mnist1989-test-first are embedded
-    and ignore it. `train_size` (0 = all) applies to ``mnist`` only: the first N of
+    `root` is the data folder (see data_root); embedded sets (mnist1989, mnist1989-test-first)
+    ignore it. `train_size` (0 = all) applies to sets whose entry draws a seeded subset
+    (``subset="seeded"``: mnist): the first N of
     ``np.random.default_rng(subset_seed).permutation(60000)``; other sets ignore it (the trainer
     takes the first N itself). `download=False` never touches the network."""
-    _check_name(name)
-    if name in ("mnist1989", "mnist1989-test-first"):
-        test_first = name == "mnist1989-test-first"
-        tr_idx, te_idx = anchor_selection(test_first)
-        order = "test-first" if test_first else "train-first"
-        return Dataset(
-            name=name,
-            train=_split(*_embedded_split("train", tr_idx)),
-            test=_split(*_embedded_split("test", te_idx)),
-            normalisation="mnist",
-            description=(f"simulated 1989 set ({order}): {PAPER_TRAIN} train + {PAPER_TEST} test "
-                         f"digits of {_MNIST_CREDIT}, legacy numpy seed {ANCHOR_SEED}, bilinear "
-                         "28x28 -> 16x16"),
-        )
-    if name == "usps":
-        paths = _ensure("usps", data_root(root) / "usps", download, _root_source(root))
-        splits = []
-        for key, count in (("train", PAPER_TRAIN), ("test", PAPER_TEST)):
-            spec = _USPS_FILES[key]
-            x, y = _load_usps_file(spec, paths[spec.filename], count)
-            splits.append(Split(x=torch.from_numpy(x), y=torch.from_numpy(y)))
-        return Dataset(name=name, train=splits[0], test=splits[1], normalisation="usps",
-                       description=f"{_USPS_CREDIT}: {PAPER_TRAIN} train + {PAPER_TEST} test "
-                                   "digits, 16x16 grey values in [-1, 1]")
-    # name == "mnist"
-    if not (0 <= train_size <= MNIST_TRAIN):
-        raise DataError(f"train_size must be 0 (all) to {MNIST_TRAIN} for 'mnist', got {train_size}")
-    tr_x, tr_y, te_x, te_y = read_mnist(root, download=download)
+    ds = _entry(name)
+    if ds.loader == "embedded":
+        return _load_embedded(ds)
+    if ds.loader == "usps":
+        return _load_usps(ds, root, download)
+    return _load_idx_set(ds, root, train_size, subset_seed, download)
+
+
+def _load_embedded(ds: DataSet) -> Dataset:
+    tr_idx, te_idx = anchor_selection(ds.test_first)
+    order = "test-first" if ds.test_first else "train-first"
+    return Dataset(
+        name=ds.name,
+        train=_split(*_embedded_split("train", tr_idx)),
+        test=_split(*_embedded_split("test", te_idx)),
+        normalisation=ds.normalisation,
+        description=(f"simulated 1989 set ({order}): {PAPER_TRAIN} train + {PAPER_TEST} test "
+                     f"digits of {ds.credit}, legacy numpy seed {ANCHOR_SEED}, bilinear "
+                     "28x28 -> 16x16"),
+    )
+
+
+def _load_usps(ds: DataSet, root, download: bool) -> Dataset:
+    paths = _ensure(ds.name, data_root(root) / ds.folder, download, _root_source(root))
+    splits = []
+    for spec, count in zip(_files_of(ds.name), (ds.train_size, ds.test_size)):
+        x, y = _load_usps_file(spec, paths[spec.filename], count)
+        splits.append(Split(x=torch.from_numpy(x), y=torch.from_numpy(y)))
+    return Dataset(name=ds.name, train=splits[0], test=splits[1], normalisation=ds.normalisation,
+                   description=f"{ds.credit}: {ds.train_size} train + {ds.test_size} test "
+                               "digits, 16x16 grey values in [-1, 1]")
+
+
+def _load_idx_set(ds: DataSet, root, train_size: int, subset_seed: int, download: bool) -> Dataset:
+    if not ds.fits(train_size):
+        raise DataError(f"train_size must be 0 (all) to {ds.train_size} for '{ds.name}', got {train_size}")
+    tr_x, tr_y, te_x, te_y = _read_idx_folder(ds.name, data_root(root) / ds.folder, download, _root_source(root))
     if train_size:
-        pick = np.random.default_rng(subset_seed).permutation(MNIST_TRAIN)[:train_size]
+        pick = np.random.default_rng(subset_seed).permutation(tr_x.shape[0])[:train_size]
         tr_x, tr_y = tr_x[pick], tr_y[pick]
         what = f"{train_size} train digits (subset seed {subset_seed})"
     else:
-        what = f"all {MNIST_TRAIN} train digits"
-    _, te_idx = anchor_selection(False)
-    return Dataset(name=name, train=_split(tr_x, tr_y), test=_split(te_x[te_idx], te_y[te_idx]),
-                   normalisation="mnist",
-                   description=f"{_MNIST_CREDIT}: {what} + the {PAPER_TEST} mnist1989 test digits, "
-                               "bilinear 28x28 -> 16x16")
+        what = f"all {tr_x.shape[0]} train digits"
+    if ds.test_pick == "mnist1989":
+        _, te_idx = anchor_selection(False)
+        te_x, te_y = te_x[te_idx], te_y[te_idx]
+        tested = f"the {PAPER_TEST} mnist1989 test digits"
+    else:
+        tested = f"all {te_x.shape[0]} test digits"
+    return Dataset(name=ds.name, train=_split(tr_x, tr_y), test=_split(te_x, te_y),
+                   normalisation=ds.normalisation,
+                   description=f"{ds.credit}: {what} + {tested}, bilinear 28x28 -> 16x16")
 
 
 def load_usps_train(root: str | os.PathLike | None = None, *, download: bool = False) -> Split:
     """The 7291 USPS training digits alone (zip.train.gz, checked as load_dataset checks it),
     without reading or needing zip.test.gz: for searches that must never see the test set
     (lecun1989.hunt)."""
-    spec = _USPS_FILES["train"]
-    folder = data_root(root) / "usps"
+    spec = _files_of("usps")[0]
+    folder = data_root(root) / datasets.get("usps").folder
     path = _locate(spec, folder)
     if path is None and download:
         failures: list[str] = []
@@ -712,7 +719,7 @@ def load_usps_train(root: str | os.PathLike | None = None, *, download: bool = F
     if path is None:
         raise DataError(f"missing data for 'usps': {spec.filename} (from {' or '.join(spec.urls())}). "
                         f"Put the file in {folder} (or choose another data folder with LECUN1989_DATA)")
-    x, y = _load_usps_file(spec, path, PAPER_TRAIN)
+    x, y = _load_usps_file(spec, path, datasets.get("usps").train_size)
     return Split(x=torch.from_numpy(x), y=torch.from_numpy(y))
 
 
@@ -721,13 +728,13 @@ def fetch(name: str, root: str | os.PathLike | None = None) -> list[Path]:
 
     A file already present is checked, not replaced: a bad one raises DataError (delete it and
     fetch again). mnist1989 and mnist1989-test-first are embedded: the embedded file is checked."""
-    _check_name(name)
-    if name in ("mnist1989", "mnist1989-test-first"):
+    ds = _entry(name)
+    if not ds.downloaded:
         _embedded_arrays()
         return [embedded_path()]
-    paths = _ensure(name, data_root(root) / name, download=True, source=_root_source(root))
+    paths = _ensure(name, data_root(root) / ds.folder, download=True, source=_root_source(root))
     out = []
-    for spec in _FILES_OF[name]:
+    for spec in _files_of(name):
         path = paths[spec.filename]
         _verify_file(spec, path)
         out.append(path)
@@ -740,7 +747,7 @@ def status(root: str | os.PathLike | None = None, *, verify: bool = True) -> lis
     base = data_root(root)
     rows: list[dict] = []
     for name in DATASET_NAMES:
-        if name in ("mnist1989", "mnist1989-test-first"):
+        if not datasets.get(name).downloaded:
             path = embedded_path()
             present = path.is_file()
             verified, note = None, "embedded in the package"
@@ -753,8 +760,8 @@ def status(root: str | os.PathLike | None = None, *, verify: bool = True) -> lis
             rows.append(dict(name=name, file=EMBEDDED_FILE, path=str(path), present=present,
                              verified=verified, url="", note=note))
             continue
-        for spec in _FILES_OF[name]:
-            folder = base / spec.dataset
+        for spec in _files_of(name):
+            folder = base / spec.entry.folder
             verified = None
             try:
                 path = _locate(spec, folder)

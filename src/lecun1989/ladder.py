@@ -196,8 +196,8 @@ _DATA: dict[tuple, Any] = {}
 
 def _data_for(cfg: Config, root: str | None):
     """Data loaded once per process (per data set, root and MNIST subset size)."""
-    from .train import load_data
-    key = (cfg.data, root, cfg.train_size if cfg.data == "mnist" else 0)
+    from .train import data_key, load_data
+    key = (*data_key(cfg), root)
     if key not in _DATA:
         _DATA[key] = load_data(cfg, root)
     return _DATA[key]
@@ -268,8 +268,8 @@ class _TermAsInterrupt:
 
 def train_digits(cfg: Config) -> int:
     """The number of training digits a run of `cfg` goes through per pass."""
-    from .data import MNIST_TRAIN, PAPER_TRAIN
-    return cfg.train_size or (MNIST_TRAIN if cfg.data == "mnist" else PAPER_TRAIN)
+    from .datasets import get
+    return cfg.train_size or get(cfg.data).train_size
 
 
 def _cost(cfg: Config) -> int:
@@ -863,8 +863,8 @@ def _training_wall(out: Path) -> float | None:
 def _check_data(todo: list[RunJob]) -> None:
     """Before any worker starts: every downloadable data set the runs need is there (fetched
     once here, not by each worker) and checks out; else one DataError."""
-    from . import data
-    needed = {(j.config.data, j.data_root) for j in todo if j.config.data in ("usps", "mnist")}
+    from . import data, datasets
+    needed = {(j.config.data, j.data_root) for j in todo if datasets.get(j.config.data).downloaded}
     for name, root in sorted(needed, key=str):
         data.fetch(name, root)
 

@@ -61,8 +61,10 @@ class ImageError(ValueError):
 
 
 def normalisation_of(data_name: str) -> str:
-    """'usps' or 'mnist': how a raw image is prepared for a net trained on `data_name`."""
-    return "usps" if data_name == "usps" else "mnist"
+    """'usps' or 'mnist': how a raw image is prepared for a net trained on `data_name` (its
+    entry in datasets.py says)."""
+    from .datasets import get
+    return get(data_name).normalisation
 
 
 # -- reading -----------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from . import metrics
 from .config import Config
 from .model import H1_MAPS, H1_SIDE, H2_MAPS, H2_SIDE, IMAGE, KERNEL, Net1989
 from .store import CorruptFileError, OutputError, expected_passes, read_json, write_bytes, write_text
-from .train import load_checkpoint, load_data
+from .train import data_key, load_checkpoint, load_data
 
 REPORT_HTML = "report.html"
 TARGET_ERROR = 0.01                 # the paper's operating point: 1% error on the kept digits
@@ -194,7 +194,7 @@ class _DataCache:
         self.sets: dict[tuple, object] = {}
 
     def get(self, cfg: Config):
-        key = (cfg.data, cfg.train_size if cfg.data == "mnist" else 0)
+        key = data_key(cfg)
         if key not in self.sets:
             self.sets[key] = load_data(cfg, self.root)
         return self.sets[key]

@@ -86,8 +86,9 @@ def closing_table(train: dict, test: dict, cfg: Config, engine: str) -> list[str
     lines.append(_row(f"this run (seed {cfg.seed}, {cfg.passes} passes, {engine})",
                       100 * train["error"], train["misses"], 100 * test["error"], test["misses"],
                       f"{100 * test['reject_1pct']:.1f}%"))
+    from .datasets import get
     lines.append(f"train/test digits: {train['n']}/{test['n']}; data {cfg.data}. The paper used the real "
-                 "USPS digits; the anchor and this run use the MNIST simulation.")
+                 f"USPS digits, the anchor the MNIST simulation; this run: {get(cfg.data).help}.")
     return lines
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import metrics
+from . import datasets, metrics
 from .config import Config, ConfigError, lr_at
 from .model import H2_MAPS, H2_SIDE, H2_UNITS, Net1989, NetConfig
 from .store import CheckpointError, metrics_text, write_bytes, write_json, write_text  # noqa: F401
@@ -257,9 +257,8 @@ class RunResult:
 
 def check_train_size(cfg: Config) -> None:
     """ConfigError (before any work) if `train_size` asks for more digits than the data set's
-    training split has (ladder.train_digits: 7291 for mnist1989 and usps, 60,000 for mnist)."""
-    from .data import MNIST_TRAIN, PAPER_TRAIN
-    have = MNIST_TRAIN if cfg.data == "mnist" else PAPER_TRAIN
+    training split has (its entry's train_size: 7291 for mnist1989 and usps, 60,000 for mnist)."""
+    have = datasets.get(cfg.data).train_size
     if cfg.train_size > have:
         raise ConfigError(f"train_size {cfg.train_size} exceeds the {have:,} training digits of {cfg.data} "
                           f"(--train-size 0 uses them all)")
@@ -267,11 +266,11 @@ def check_train_size(cfg: Config) -> None:
 
 def training_split(cfg: Config, data):
     """The training digits a run uses: the first `train_size` of the split (all if 0).
-    (For `mnist`, load_dataset already drew the seeded subset.)"""
+    (For a set whose entry draws a seeded subset, mnist, load_dataset already drew it.)"""
     x, y = data.train.x, data.train.y
     x = torch.as_tensor(x, dtype=torch.float32)
     y = torch.as_tensor(y, dtype=torch.int64)
-    if cfg.train_size and cfg.data != "mnist":
+    if cfg.train_size and datasets.get(cfg.data).subset == "first":
         if cfg.train_size > x.shape[0]:
             raise ConfigError(f"train_size {cfg.train_size} exceeds the {x.shape[0]} training digits of {cfg.data}")
         x, y = x[:cfg.train_size], y[:cfg.train_size]
@@ -286,9 +285,16 @@ def _bar_args(cfg: Config, pass_index: int, n: int) -> dict:
                 leave=False, unit="digit", unit_scale=True)
 
 
+def data_key(cfg: Config) -> tuple[str, int]:
+    """What the data a run of `cfg` loads depends on: the set, and the size of a seeded subset
+    (a cache of loaded data sets is keyed by it)."""
+    return cfg.data, datasets.get(cfg.data).loaded_train_size(cfg.train_size)
+
+
 def load_data(cfg: Config, root=None):
     from .data import load_dataset
-    return load_dataset(cfg.data, root, train_size=cfg.train_size if cfg.data == "mnist" else 0)
+    name, train_size = data_key(cfg)
+    return load_dataset(name, root, train_size=train_size)
 
 
 def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,

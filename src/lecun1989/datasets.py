@@ -127,6 +127,18 @@ _ENTRIES = (
                             "27ae3e4e09519cfbb04c329615203637")),
             mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
             test_pick="mnist1989"),
+    # Fashion-MNIST: Zalando's article images in MNIST's IDX layout, through the same 1989
+    # conversion (28x28 -> 16x16 bilinear). MD5 of the .gz files as published (torchvision's
+    # FashionMNIST resources and the data set's own repository).
+    DataSet("fashion-mnist", "Fashion-MNIST (10 kinds of clothing, 60,000 training images, or a seeded subset), "
+            "tested on all 10,000 test images", "idx", "mnist", IDX_TRAIN, IDX_TEST, "seeded",
+            "Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, arXiv:1708.07747; MIT licence, Zalando Research)",
+            files=(DataFile("train-images-idx3-ubyte.gz", "md5:8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+                   DataFile("train-labels-idx1-ubyte.gz", "md5:25c81989df183df01b3e8a0aad5dffbe"),
+                   DataFile("t10k-images-idx3-ubyte.gz", "md5:bef4ecab320f06d8554ea6380940ec79"),
+                   DataFile("t10k-labels-idx1-ubyte.gz", "md5:bb300cfdad3c16e7a12a480ee83cd310")),
+            mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                     "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/")),
 )
 
 # The registry, by name (tests replace an entry's mirrors with local folders).

@@ -18,10 +18,11 @@ from scipy import stats
 from lecun1989 import metrics
 from lecun1989.config import preset
 from lecun1989.data import load_dataset
+from lecun1989.published import PAPER
 from lecun1989.repro import provenance
 from lecun1989.train import load_checkpoint
 
-PAPER_TEST_ERROR = 5.00
+PAPER_TEST_ERROR = PAPER.test_error     # percent
 
 
 def main() -> None:

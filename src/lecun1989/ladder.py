@@ -481,7 +481,7 @@ def row_label(p: Preset, pass_number: int) -> str:
 
 def _placements(p: Preset, rp: int, misses: list[int], test_n: int | None) -> list:
     """Where each published single run of this step and pass falls among our seeds."""
-    from .config import OTHER_RUNS
+    from .published import OTHER_RUNS
     from .stats import place, true_misses
     if len(misses) < 2:
         return []

@@ -41,13 +41,13 @@ import torch
 
 from . import metrics
 from .config import Config
+from .published import ANCHOR, PAPER
 from .model import H1_MAPS, H1_SIDE, H2_MAPS, H2_SIDE, IMAGE, KERNEL, Net1989
 from .store import CorruptFileError, OutputError, expected_passes, read_json, write_bytes, write_text
 from .train import data_key, load_checkpoint, load_data
 
 REPORT_HTML = "report.html"
 TARGET_ERROR = 0.01                 # the paper's operating point: 1% error on the kept digits
-PAPER_REJECTION = 0.121             # "12.1% for 1% classification error" (USPS, LeCun et al. 1989)
 GALLERY_MAX = 600                   # an untrained run can miss most of 2007 digits: cap the grid
 GALLERY_COLS = 15
 DPI = 100
@@ -461,9 +461,9 @@ def fig_rejection(curves: list[tuple[str, np.ndarray, np.ndarray, float]]):
         right = max(right, min(1.0, 1.5 * at1))
     ax.axhline(TARGET_ERROR * 100, color="gray", ls="--", lw=1)
     ax.text(right * 100 * 0.98, TARGET_ERROR * 100, "1% error", ha="right", va="bottom", fontsize=8, color="gray")
-    ax.plot([PAPER_REJECTION * 100], [TARGET_ERROR * 100], "k*", ms=9,
-            label="paper (USPS, 1989): 12.1% rejected for 1% error")
-    right = max(right, PAPER_REJECTION * 1.3)
+    ax.plot([PAPER.reject_1pct * 100], [TARGET_ERROR * 100], "k*", ms=9,
+            label=f"paper (USPS, 1989): {PAPER.reject_text()} rejected for 1% error")
+    right = max(right, PAPER.reject_1pct * 1.3)
     ax.set_xlim(0, right * 100)
     ax.set_ylim(0, None)
     ax.set_xlabel("share of test digits rejected (%), lowest margin between the top two outputs first")
@@ -664,14 +664,14 @@ def report_run(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
     if evaluated:
         at1 = metrics.rejection_at(run.outputs, run.labels, run.cfg.head)
         lead += f" To reach 1% error it must reject {100 * at1:.1f}% of the test digits."
-    lead += " For scale: the paper reported 5.00% test error on the real USPS digits, 12.1% rejected for 1% error."
+    lead += (f" For scale: the paper reported {PAPER.test_error:.2f}% test error on the real USPS digits, "
+             f"{PAPER.reject_text()} rejected for 1% error.")
     page.lead = lead
 
-    from .repro import ANCHOR, PAPER
-    rows = [[PAPER[0], f"{PAPER[1]:.2f}% ({PAPER[2]})", f"{PAPER[3]:.2f}% ({PAPER[4]})", "12.1%"],
-            [ANCHOR[0], f"{ANCHOR[1]:.2f}% ({ANCHOR[2]})", f"{ANCHOR[3]:.2f}% ({ANCHOR[4]})", "-"],
-            [f"this run (pass {last})", f"{_pct(tr['error'])} ({tr['misses']})",
-             f"{_pct(te['error'])} ({te['misses']})", _pct(at1) if at1 is not None else "-"]]
+    rows = [[p.label, f"{p.train_error:.2f}% ({p.train_misses})", f"{p.test_error:.2f}% ({p.test_misses})",
+             p.reject_text()] for p in (PAPER, ANCHOR)]
+    rows.append([f"this run (pass {last})", f"{_pct(tr['error'])} ({tr['misses']})",
+                 f"{_pct(te['error'])} ({te['misses']})", _pct(at1) if at1 is not None else "-"])
     page.add("results", "Results", _table(["", "train error (misses)", "test error (misses)",
                                            "rejected for 1% error"], rows)
              + f"<p>Final losses: train {_num(tr.get('loss'))}, test {_num(te.get('loss'))}.</p>")
@@ -798,7 +798,7 @@ def report_ladder(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
                  f"<b>{_pct(last.get('test_error_mean'))}</b> ({html.escape(str(last.get('step')))}: "
                  f"{html.escape(str(last.get('change', '')))})"
                  + (f", on {html.escape(str(last['test_digits']))} test digits." if last.get("test_digits") else ".")
-                 + " For scale: the paper reported 5.00% on the real USPS digits.")
+                 + f" For scale: the paper reported {PAPER.test_error:.2f}% on the real USPS digits.")
 
     rows = []
     for st, vals in zip(steps, rej):

@@ -16,14 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import metrics
+from . import metrics, published
 from .config import Config
 from .model import counts
 
-# Published figures (docs/reference.md): (train error %, train misses, test error %, test misses).
-PAPER = ("paper (LeCun et al. 1989, USPS, 23 passes)", 0.14, 10, 5.00, 102)
-ANCHOR = ("anchor reproduction (2022, M1 CPU)", 0.62, 45, 4.09, 82)
-ANCHOR_HERE = ("anchor script on this project's machine", 0.88, 63, 3.79, 76)   # reference/anchor-repro-train-first.log
 
 
 def provenance() -> dict:
@@ -74,15 +70,12 @@ def _row(label: str, tr_err: float, tr_miss: int, te_err: float, te_miss: int, r
             f"| {reject:>14s} |")
 
 
-# the paper's rejection figure: 12.1% of the test digits rejected for 1% error on the rest
-PAPER_REJECT = "12.1%"
-
-
 def closing_table(train: dict, test: dict, cfg: Config, engine: str) -> list[str]:
     lines = [f"| {'':<44s} | {'train error':>13s} | {'test error':>13s} | {'reject for 1%':>14s} |",
              f"|{'-' * 46}|{'-' * 15}|{'-' * 15}|{'-' * 16}|"]
-    for label, a, b, c, d in (PAPER, ANCHOR, ANCHOR_HERE):
-        lines.append(_row(label, a, b, c, d, PAPER_REJECT if label == PAPER[0] else "-"))
+    for pub in (published.PAPER, published.ANCHOR, published.ANCHOR_HERE):
+        lines.append(_row(pub.label, pub.train_error, pub.train_misses, pub.test_error, pub.test_misses,
+                          pub.reject_text()))
     lines.append(_row(f"this run (seed {cfg.seed}, {cfg.passes} passes, {engine})",
                       100 * train["error"], train["misses"], 100 * test["error"], test["misses"],
                       f"{100 * test['reject_1pct']:.1f}%"))
@@ -147,7 +140,7 @@ def train_one(cfg: Config, *, engine: str = "fast", data_root=None, out=None) ->
     stopped = f" of {cfg.passes}, stopped early by stop_after" if cfg.last_pass < cfg.passes else ""
     print(f"final (pass {cfg.last_pass}{stopped}): train {100 * tr['error']:.2f}% ({tr['misses']}/{tr['n']}), "
           f"test {100 * te['error']:.2f}% ({te['misses']}/{te['n']}); wall time {wall:.1f} s; run folder {out}")
-    print(f"test {metrics.rejection_line(te)} (the paper: {PAPER_REJECT})")
+    print(f"test {metrics.rejection_line(te)} (the paper: {published.PAPER.reject_text()})")
     return 0
 
 

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"; the anchor script's loop: ~{r['anchor_script_estimate_s'] / 3600:.1f} h")
         print(line, flush=True)
     if args.json:
-        from lecun1989.train import write_json
+        from lecun1989.store import write_json
         write_json(Path(args.json), reports)
     return 0
 

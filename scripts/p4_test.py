@@ -19,8 +19,7 @@ from lecun1989 import metrics
 from lecun1989.config import preset
 from lecun1989.data import load_dataset
 from lecun1989.published import PAPER
-from lecun1989.repro import provenance
-from lecun1989.train import load_checkpoint
+from lecun1989.store import load_checkpoint, provenance
 
 PAPER_TEST_ERROR = PAPER.test_error     # percent
 

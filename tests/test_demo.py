@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 
-from lecun1989 import cli, demo, predict, report
+from lecun1989 import cli, demo, predict, report, store
 from lecun1989.model import Net1989
 from lecun1989.pretrained import load_pretrained_with_config
 
@@ -99,7 +99,7 @@ def test_bad_input_gets_one_line_and_no_page(case, tmp_path, capsys, monkeypatch
     elif case == "write fails":
         def refuse(path, text):
             raise PermissionError(13, "Permission denied")
-        monkeypatch.setattr("lecun1989.train.write_text", refuse)
+        monkeypatch.setattr("lecun1989.store.write_text", refuse)
     elif case == "too many models":
         models = ["1989"] * (demo.MAX_MODELS + 1)
     argv = ["demo", "--out", str(out)] + (["--model", *models] if models else [])
@@ -498,7 +498,7 @@ def test_js_forward_for_the_other_activations_and_heads(browser, tmp_path, strip
         net = Net1989(train.net_config(cfg), seed=cfg.seed)
         path = tmp_path / f"net{i}" / "checkpoint.pt"
         path.parent.mkdir()
-        train.save_checkpoint(path, net.state_dict(), cfg)
+        store.save_checkpoint(path, net.state_dict(), cfg)
         specs.append((str(path), net, cfg))
     out = tmp_path / "other.html"
     assert demo.demo_command([s for s, _, _ in specs], str(out)) == 0

@@ -706,6 +706,19 @@ def _load_idx_set(ds: DataSet, root, train_size: int, subset_seed: int, download
                    description=f"{ds.credit}: {what} + {tested}, bilinear 28x28 -> 16x16")
 
 
+def data_key(cfg) -> tuple[str, int]:
+    """What the data a run of `cfg` (a config.Config) loads depends on: the set, and the size of
+    a seeded subset (a cache of loaded data sets is keyed by it)."""
+    return cfg.data, datasets.get(cfg.data).loaded_train_size(cfg.train_size)
+
+
+def load_data(cfg, root: str | os.PathLike | None = None) -> Dataset:
+    """The data set a run of `cfg` trains on (a seeded subset drawn here when its entry says so;
+    the trainer takes the first `train_size` of the others)."""
+    name, train_size = data_key(cfg)
+    return load_dataset(name, root, train_size=train_size)
+
+
 def load_usps_train(root: str | os.PathLike | None = None, *, download: bool = False) -> Split:
     """The 7291 USPS training digits alone (zip.train.gz, checked as load_dataset checks it),
     without reading or needing zip.test.gz: for searches that must never see the test set

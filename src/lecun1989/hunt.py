@@ -415,7 +415,7 @@ def ablate(out, params: dict, *, data_root=None, seeds=CONFIRM_SEEDS[:5], passes
 
 # -- summary and figures ---------------------------------------------------------------------------
 def _provenance() -> dict:
-    from .repro import provenance
+    from .store import provenance
     info = provenance()
     try:
         import optuna

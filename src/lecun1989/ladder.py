@@ -8,7 +8,7 @@ published figures), each trained over several seeds. Every run lives in its own 
 
 named by `Config.hash()` (every field, the seed included; results.md indexes them by step and
 seed). A run is trained into `OUT/runs/.tmp-<id>-<pid>` and renamed into place when it has
-finished (store.train_into), so a folder under its final name is a finished run: re-running
+finished (train.train_into), so a folder under its final name is a finished run: re-running
 checks it (store.check_run) and reuses it, or trains it again if it is damaged; an interruption
 (Ctrl-C, a kill) loses only the runs that were in progress. Reports at intermediate passes read
 metrics.jsonl; nothing is re-trained.
@@ -185,10 +185,12 @@ def run_id(cfg: Config, engine: str = "fast") -> str:
 
 
 def read_run(run_dir: str | os.PathLike) -> tuple[dict, list[dict]]:
-    """(status, per-pass records) of a finished run; CorruptFileError naming a damaged file."""
-    d = Path(run_dir)
-    fix = "run the same command again: a damaged run is trained again"
-    return store.read_json(d / STATUS_FILE, fix), store.read_records(d / "metrics.jsonl", fix)
+    """(status, per-pass records) of a finished run (store.read_run); CorruptFileError naming a
+    damaged file, also for a missing status.json."""
+    run = store.read_run(run_dir)
+    if run.status is None:
+        raise store.CorruptFileError(f"{Path(run_dir) / STATUS_FILE}: missing; {store.RUN_FIX}")
+    return run.status, run.records
 
 
 _DATA: dict[tuple, Any] = {}
@@ -196,7 +198,7 @@ _DATA: dict[tuple, Any] = {}
 
 def _data_for(cfg: Config, root: str | None):
     """Data loaded once per process (per data set, root and MNIST subset size)."""
-    from .train import data_key, load_data
+    from .data import data_key, load_data
     key = (*data_key(cfg), root)
     if key not in _DATA:
         _DATA[key] = load_data(cfg, root)
@@ -229,7 +231,8 @@ def train_job(job: RunJob) -> dict:
                     return {**_finished_outcome(final), "by_other": True}
                 store.discard(final)
             data = _data_for(job.config, job.data_root)
-            res = store.train_into(job.config, final, engine=job.engine, data=data, progress=False)
+            from .train import train_into
+            res = train_into(job.config, final, engine=job.engine, data=data, progress=False)
         status = "diverged" if res.diverged_at is not None else "done"
         out.update(status=status, diverged_at=res.diverged_at, seconds=res.seconds,
                    train=res.final("train"), test=res.final("test"))
@@ -931,7 +934,6 @@ def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLik
     work done, about once a second (see run_many). Returns the results dict (the content of
     results.json). KeyboardInterrupt propagates; finished runs are kept.
     """
-    from .repro import provenance
     t0 = time.perf_counter()
     out = Path(out)
     try:
@@ -970,7 +972,7 @@ def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLik
     invocation = round(time.perf_counter() - t0, 3)
     before = _training_wall(out)
     res = {
-        "ladder": ladder, "engine": engine, "provenance": provenance(), "seeds": list(seeds),
+        "ladder": ladder, "engine": engine, "provenance": store.provenance(), "seeds": list(seeds),
         "wall_s": invocation if trained or before is None else before,
         "invocation_wall_s": invocation,
         "runs_trained": len(trained), "runs_reused": sum(bool(o.get("reused")) for o in outcomes),

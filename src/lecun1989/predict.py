@@ -250,7 +250,7 @@ def prepare(path: str | os.PathLike, normalisation: str = "mnist") -> torch.Tens
 def load_model(spec: str) -> tuple[Net1989, "object"]:
     """'1989' | 'modern' | a checkpoint path | a run folder holding checkpoint.pt -> (net, Config)."""
     from .pretrained import PRETRAINED, load_pretrained_with_config
-    from .train import load_checkpoint
+    from .store import load_checkpoint
 
     if spec in PRETRAINED:
         return load_pretrained_with_config(spec)

@@ -43,8 +43,9 @@ from . import metrics
 from .config import Config
 from .published import ANCHOR, PAPER
 from .model import H1_MAPS, H1_SIDE, H2_MAPS, H2_SIDE, IMAGE, KERNEL, Net1989
-from .store import CorruptFileError, OutputError, expected_passes, read_json, write_bytes, write_text
-from .train import data_key, load_checkpoint, load_data
+from .store import CorruptFileError, OutputError, expected_passes, load_checkpoint, read_json, write_bytes, write_text
+from .store import read_run as read_run_files
+from .data import data_key, load_data
 
 REPORT_HTML = "report.html"
 TARGET_ERROR = 0.01                 # the paper's operating point: 1% error on the kept digits
@@ -132,34 +133,12 @@ class Run:
                 np.array([r["error"] for r in recs], dtype=np.float64))
 
 
-_FIX = "train the run again (a ladder: run the same ladder command again)"
-
-
 def read_run(path: Path) -> Run:
-    """A run folder's config and records; a corrupt config.json is a CorruptFileError naming it."""
-    run = Run(dir=Path(path))
-    cj = run.dir / "config.json"
-    if cj.is_file():
-        cfg = read_json(cj, _FIX)
-        if not isinstance(cfg, dict):
-            raise CorruptFileError(f"{cj}: not a config (a JSON object expected); {_FIX}")
-        run.config = cfg
-        run.seed = run.config.get("seed")
-    mj = run.dir / "metrics.jsonl"
-    if mj.is_file():
-        try:
-            text = mj.read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            raise CorruptFileError(f"{mj}: cannot read it ({e}); {_FIX}") from None
-        for line in text.splitlines():
-            line = line.strip()
-            if line:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    break               # a line cut short by a crash: keep what came before
-                if isinstance(rec, dict) and "pass" in rec and "split" in rec:
-                    run.records.append(rec)
+    """A run folder's config and records (store.read_run: a damaged file, a metrics line cut
+    short included, is a CorruptFileError naming it)."""
+    files = read_run_files(path)
+    run = Run(dir=Path(path), config=files.config or {}, records=files.records)
+    run.seed = run.config.get("seed")
     return run
 
 
@@ -597,7 +576,7 @@ def _describe(cfg: dict) -> str:
 
 
 def _provenance_section(page: Page, stored: dict | None) -> None:
-    from .repro import provenance
+    from .store import provenance
 
     body = ""
     if stored:

@@ -9,40 +9,17 @@ machinery (one single-threaded process per core, one folder per run, mean +- sd 
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from . import metrics, published
+from . import metrics, published, store
 from .config import Config
 from .model import counts
+from .store import provenance
 
-
-
-def provenance() -> dict:
-    """Machine and library versions, written next to every figure."""
-    import numpy
-    import torch
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {"machine": f"{platform.machine()}, {cpu}, {os.cpu_count()} cores",
-            "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
-    try:
-        import numba
-        info["numba"] = numba.__version__
-    except ImportError:  # pragma: no cover
-        pass
-    return info
 
 
 def header_lines(cfg: Config, engine: str) -> list[str]:
@@ -87,9 +64,9 @@ def closing_table(train: dict, test: dict, cfg: Config, engine: str) -> list[str
 
 def _run(cfg: Config, engine: str, data_root, out) -> int:
     """One run in this process, pass by pass; with `out`, into a temporary folder renamed to
-    `out` when it has finished (store.train_into: an interrupted run leaves nothing there)."""
-    from . import store
-    from .train import load_data, run
+    `out` when it has finished (train.train_into: an interrupted run leaves nothing there)."""
+    from .data import load_data
+    from .train import run, train_into
     t0 = time.perf_counter()
     data = load_data(cfg, data_root)         # a data problem is said before anything else
     for line in header_lines(cfg, engine):
@@ -101,7 +78,7 @@ def _run(cfg: Config, engine: str, data_root, out) -> int:
             if out is None:
                 result = run(cfg, engine=engine, data=data, on_pass=print_pass)
             else:
-                result = store.train_into(cfg, out, engine=engine, data=data, on_pass=print_pass, replace=True)
+                result = train_into(cfg, out, engine=engine, data=data, on_pass=print_pass, replace=True)
     except KeyboardInterrupt:
         raise store.Interrupted("interrupted" + (f"; nothing was written to {out} (the half-trained run "
                                                  "was removed)" if out is not None else "")) from None
@@ -267,7 +244,7 @@ def repro_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jo
         print()
         print(f"seed {first['seed']}, pass by pass:")
         if first["status"] != "missing":
-            _, records = ladder.read_run(folder / first["dir"])
+            records = store.read_run(folder / first["dir"]).records
             by_pass: dict[int, dict] = {}
             for r in records:
                 by_pass.setdefault(r["pass"], {})[r["split"]] = r
@@ -301,8 +278,7 @@ def repro_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jo
 
 
 def _last_records(run_dir: Path) -> tuple[dict, dict]:
-    from .ladder import read_run
-    _, records = read_run(run_dir)
+    records = store.read_run(run_dir).records
     return ([r for r in records if r["split"] == "train"][-1], [r for r in records if r["split"] == "test"][-1])
 
 

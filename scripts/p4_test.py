@@ -1,5 +1,5 @@
 """p4's test figures over its seeds against the paper, from a `ladder paper` folder: a one-sample
-t interval of the mean test error against the paper's 5.00%, the target band of issue 16, and
+t interval of the mean test error against the paper's 5.00% (published.PAPER), the band p4 aims at, and
 the test / train MSE against both the run's own targets (+-1.48 for p4) and +-1.
 
     PYTHONPATH=src python scripts/p4_test.py runs/paper10 --data-root /work/shared/data > docs/data/hunt/p4_test.json

@@ -18,7 +18,9 @@ from pathlib import Path
 from . import metrics, published, store
 from .config import Config
 from .model import counts
+from .stats import pm
 from .store import provenance
+from .train import RunResult
 
 
 
@@ -62,9 +64,11 @@ def closing_table(train: dict, test: dict, cfg: Config, engine: str) -> list[str
     return lines
 
 
-def _run(cfg: Config, engine: str, data_root, out) -> int:
+def _run(cfg: Config, engine: str, data_root, out) -> tuple[RunResult, float]:
     """One run in this process, pass by pass; with `out`, into a temporary folder renamed to
-    `out` when it has finished (train.train_into: an interrupted run leaves nothing there)."""
+    `out` when it has finished (train.train_into: an interrupted run leaves nothing there).
+    Returns the result and the wall seconds; a diverged run is the caller's to report
+    (`_said_diverged`)."""
     from .data import load_data
     from .train import run, train_into
     t0 = time.perf_counter()
@@ -82,11 +86,15 @@ def _run(cfg: Config, engine: str, data_root, out) -> int:
     except KeyboardInterrupt:
         raise store.Interrupted("interrupted" + (f"; nothing was written to {out} (the half-trained run "
                                                  "was removed)" if out is not None else "")) from None
-    wall = time.perf_counter() - t0
-    if result.diverged_at is not None:
-        print(f"lecun1989: run diverged (non-finite loss) at pass {result.diverged_at}", file=sys.stderr)
-        return 1
-    return result, wall
+    return result, time.perf_counter() - t0
+
+
+def _said_diverged(result: RunResult) -> bool:
+    """True (after saying so on stderr) when the run diverged: its command then exits with 1."""
+    if result.diverged_at is None:
+        return False
+    print(f"lecun1989: run diverged (non-finite loss) at pass {result.diverged_at}", file=sys.stderr)
+    return True
 
 
 def _term_as_interrupt():
@@ -96,10 +104,9 @@ def _term_as_interrupt():
 
 def repro(cfg: Config, *, engine: str = "fast", data_root=None, out=None) -> int:
     print("lecun1989 repro: LeCun et al. 1989, the faithful 1989 net on the simulated 1989 data")
-    res = _run(cfg, engine, data_root, out)
-    if isinstance(res, int):
-        return res
-    result, wall = res
+    result, wall = _run(cfg, engine, data_root, out)
+    if _said_diverged(result):
+        return 1
     print()
     for line in closing_table(result.final("train"), result.final("test"), cfg, engine):
         print(line)
@@ -109,10 +116,9 @@ def repro(cfg: Config, *, engine: str = "fast", data_root=None, out=None) -> int
 
 def train_one(cfg: Config, *, engine: str = "fast", data_root=None, out=None) -> int:
     print("lecun1989 train")
-    res = _run(cfg, engine, data_root, out)
-    if isinstance(res, int):
-        return res
-    result, wall = res
+    result, wall = _run(cfg, engine, data_root, out)
+    if _said_diverged(result):
+        return 1
     tr, te = result.final("train"), result.final("test")
     stopped = f" of {cfg.passes}, stopped early by stop_after" if cfg.last_pass < cfg.passes else ""
     print(f"final (pass {cfg.last_pass}{stopped}): train {100 * tr['error']:.2f}% ({tr['misses']}/{tr['n']}), "
@@ -149,19 +155,6 @@ def data_command(action: str, name: str | None, root) -> int:
 
 
 # -- several seeds -------------------------------------------------------------------------------
-def _pm(m: float | None, sd: float | None) -> str:
-    if m is None:
-        return "-"
-    return f"{100 * m:.2f}%" if sd is None else f"{100 * m:.2f} ± {100 * sd:.2f}%"
-
-
-def _pm1(m: float | None, sd: float | None) -> str:
-    """A share as a percentage with one decimal, ± sd (the rejection column)."""
-    if m is None:
-        return "-"
-    return f"{100 * m:.1f}%" if sd is None else f"{100 * m:.1f} ± {100 * sd:.1f}%"
-
-
 def _seed_step(cfg: Config, name: str, change: str):
     from .config import Preset
     return Preset(name, "custom", change, "", cfg, (cfg.last_pass,), {})
@@ -258,9 +251,9 @@ def repro_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jo
         for line in lines[:-1]:          # the last line is the footnote: it goes under the mean
             print(line)
         label = f"mean ± sd over {row['n']} seeds"
-        print(f"| {label:<44s} | {_pm(row['train_error_mean'], row['train_error_sd']):>13s} | "
-              f"{_pm(row['test_error_mean'], row['test_error_sd']):>13s} | "
-              f"{_pm1(row['test_reject_1pct_mean'], row['test_reject_1pct_sd']):>14s} |")
+        print(f"| {label:<44s} | {pm(row['train_error_mean'], row['train_error_sd'], pct=True):>13s} | "
+              f"{pm(row['test_error_mean'], row['test_error_sd'], pct=True):>13s} | "
+              f"{pm(row['test_reject_1pct_mean'], row['test_reject_1pct_sd'], pct=True, digits=1):>14s} |")
         if row["n"]:
             print(f"test misses over the {row['n']} seeds: mean {row['test_misses_mean']:.1f}, "
                   f"min {row['test_misses_min']}, max {row['test_misses_max']} (of {row['test_digits']})")

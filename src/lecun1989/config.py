@@ -65,7 +65,8 @@ class Config:
     sdlm_mu: float = 0.02            # mu, LeCun et al. 1998 (LeNet-5)
     sdlm_sample: int = 500           # examples for the Hessian-diagonal estimate before each pass
     sdlm_running: float = 0.0        # > 0: also keep h as a running average, h <- (1-g) h + g h_example
-    # what the paper leaves unsaid (docs/paper.md; issue 16): each default is today's reading
+    # what the paper leaves unsaid (docs/paper.md): each default is the anchor's reading, so that
+    # a0 stays the anchor's run; `lecun1989 hunt` searches the alternatives
     h2_scheme: str = "anchor"        # H2 connection table: anchor (blocks) | lenet5 (C3-style) | random (h2_seed)
     h2_seed: int = 0                 # the seed of the random H2 table
     target: float = 1.0              # tanh head: targets +target for the class, -target elsewhere

@@ -609,7 +609,7 @@ def _published_extra(rows: list[StepStats]) -> tuple[bool, bool]:
     return (any("train_mse" in p or "test_mse" in p for p in pubs), any("reject_1pct" in p for p in pubs))
 
 
-def _pub_num(p: dict, key: str, fmt: str) -> str:
+def _published_number(p: dict, key: str, fmt: str) -> str:
     return format(p[key], fmt) if p and p.get(key) is not None else "-"
 
 
@@ -648,31 +648,31 @@ def table_lines(rows: list) -> list[str]:
     figures stand in the column after ours (published MSE and rejection columns appear only
     when some step has such figures: the paper ladder)."""
     rows = _typed(rows)
-    pub_mse, pub_rej = _published_extra(rows)
+    has_pub_mse, has_pub_rejection = _published_extra(rows)
     head = ["step", "change", "passes", "n", "train error", "test error", "test misses [min-max]",
             "published train / test", "train MSE", "test MSE"]
-    head += ["published MSE train / test"] if pub_mse else []
+    head += ["published MSE train / test"] if has_pub_mse else []
     head += ["test rejected for 1% error"]
-    head += ["published rejection"] if pub_rej else []
+    head += ["published rejection"] if has_pub_rejection else []
     head += ["Δ test misses vs base [95% CI] (test)", "verdict (Holm, 5%)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
         pub = r.published
-        pub_s = f"{pub['train']} / {pub['test']}" + ("*" if pub.get("note") else "") if pub else "-"
+        published_cell = f"{pub['train']} / {pub['test']}" + ("*" if pub.get("note") else "") if pub else "-"
         mse = r.loss == "mse"
         cells = [r.step, r.change, _passes_cell(r), _n_cell(r),
                  pm(r.train_error_mean, r.train_error_sd, pct=True),
-                 pm(r.test_error_mean, r.test_error_sd, pct=True), _misses_cell(r), pub_s,
+                 pm(r.test_error_mean, r.test_error_sd, pct=True), _misses_cell(r), published_cell,
                  pm(r.train_loss_mean, r.train_loss_sd, sci=True) if mse else "-",
                  pm(r.test_loss_mean, r.test_loss_sd, sci=True) if mse else "-"]
-        if pub_mse:
-            cells.append(f"{_pub_num(pub, 'train_mse', '.1e')} / {_pub_num(pub, 'test_mse', '.1e')}"
+        if has_pub_mse:
+            cells.append(f"{_published_number(pub, 'train_mse', '.1e')} / {_published_number(pub, 'test_mse', '.1e')}"
                          if pub and ("train_mse" in pub or "test_mse" in pub) else "-")
         rej = pm(r.test_reject_1pct_mean, r.test_reject_1pct_sd, pct=True)
         if r.test_reject_1pct_mean is not None and r.test_reject_1pct_n < r.n:
             rej += f" (n = {r.test_reject_1pct_n})"
         cells.append(rej)
-        if pub_rej:
+        if has_pub_rejection:
             cells.append(f"{100 * pub['reject_1pct']:.1f}%" if pub and pub.get("reject_1pct") is not None else "-")
         cells += [_delta_cell(r), r.delta.verdict() if r.delta else "-"]
         lines.append("| " + " | ".join(cells) + " |")

@@ -42,6 +42,7 @@ import torch
 from . import metrics
 from .config import Config
 from .published import ANCHOR, PAPER
+from .stats import mean_sd, pm
 from .model import H1_MAPS, H1_SIDE, H2_MAPS, H2_SIDE, IMAGE, KERNEL, Net1989
 from .store import CorruptFileError, OutputError, expected_passes, load_checkpoint, read_json, write_bytes, write_text
 from .store import read_run as read_run_files
@@ -683,11 +684,6 @@ def report_run(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
 
 
 # -- a ladder ----------------------------------------------------------------------------------
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=np.float64)
-    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
-
-
 def _step_series(step: dict, runs: list[Run]) -> dict:
     """Per split: (passes, mean error, sd error, n digits) over the step's runs, pass by pass
     (up to the shortest run, so a diverged seed does not leave a ragged band)."""
@@ -703,12 +699,6 @@ def _step_series(step: dict, runs: list[Run]) -> dict:
         sd = e.std(axis=0, ddof=1) if e.shape[0] > 1 else np.zeros(k)
         out[split] = (curves[0][0][:k], e.mean(axis=0), sd, n)
     return out
-
-
-def _fmt_pm(mean, sd) -> str:
-    if mean is None:
-        return "-"
-    return f"{100 * mean:.2f} \u00b1 {100 * (sd or 0):.2f}%"
 
 
 def _published(p) -> str:
@@ -788,14 +778,14 @@ def report_ladder(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
         delta = "-" if d is None else (f"{d:+.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]"
                                                       if isinstance(ci, (list, tuple)) and len(ci) == 2 else ""))
         noise = st.get("larger_than_noise")
-        rm, rs = _mean_sd(vals) if vals else (None, None)
+        rm, rs = mean_sd(vals)
         rows.append([st.get("step", "?"), st.get("change", ""), st.get("passes", "-"),
                      st.get("n", len(st.get("runs", []))),
-                     _fmt_pm(st.get("train_error_mean"), st.get("train_error_sd")),
-                     _fmt_pm(st.get("test_error_mean"), st.get("test_error_sd")), mm,
+                     pm(st.get("train_error_mean"), st.get("train_error_sd"), pct=True),
+                     pm(st.get("test_error_mean"), st.get("test_error_sd"), pct=True), mm,
                      _published(st.get("published")), delta,
                      "-" if noise is None else ("yes" if noise else "no"),
-                     _fmt_pm(rm, rs), str(st.get("diverged") or "")])
+                     pm(rm, rs, pct=True), str(st.get("diverged") or "")])
     table = _table(["step", "change", "passes", "seeds", "train error", "test error",
                     "test misses mean [min-max]", "published test", "delta misses [95% CI]",
                     "larger than noise", "rejected for 1% error", "seeds diverged"], rows, left=2)

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lecun1989 import ladder, store, train
+from lecun1989 import ladder, results, store, train
 from lecun1989.cli import main
 from lecun1989.config import Config, Preset
 
@@ -474,7 +474,7 @@ def test_terminal_ladder_table_is_compact_and_results_md_indexes_the_runs(capsys
     rows = [{"step": "l6b@57", "preset": "l6b", "n": 3, "test_misses_mean": 101.2, "test_misses_min": 95, "test_misses_max": 110,
              "delta_misses": -12.4, "delta_ci95": [-20.1, -4.7], "base": "l5b", "larger_than_noise": True,
              "diverged": 2, "diverged_at": [3, 5], "missing": 0}]
-    lines = ladder.compact_table_lines(rows, 5)
+    lines = results.compact_table_lines(rows, 5)
     assert all(len(line) <= 80 for line in lines) and "-12.4 ± 7.7" in lines[2] and "3/5" in lines[2]
     assert lines[-1] == "l6b@57: of 5 seeds, 2 diverged (at pass 3, 5)"
     md = (finished_ladder / "results.md").read_text()

@@ -278,9 +278,9 @@ def _last_records(run_dir: Path) -> tuple[dict, dict]:
 def _print_results(res: dict, out) -> None:
     """The compact table (fits 80 columns), what its columns mean, failures, the wall time;
     the full table (errors, MSE, rejection, published figures, run folders) is in results.md."""
-    from . import ladder
+    from . import results
     print()
-    for line in ladder.compact_table_lines(res["steps"], len(res["seeds"])):
+    for line in results.compact_table_lines(res["steps"], len(res["seeds"])):
         print(line)
     c = counts()
     for line in ("n: seeds counted; test misses: mean [min-max] over the seeds; Δ: change of the mean",
@@ -304,7 +304,7 @@ def _print_results(res: dict, out) -> None:
 def train_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jobs: int | None = None,
                 data_root=None, out=None) -> int:
     """One config over several seeds in parallel, into `out` (runs/<id>/ and results.*)."""
-    from . import ladder
+    from . import ladder, results
     out = out or os.path.join("runs", f"seeds-{cfg.data}-{cfg.hash()}")
     print(f"lecun1989 train over {len(seeds)} seeds")
     for line in header_lines(cfg.with_overrides(seed=seeds[0]), engine):
@@ -312,7 +312,7 @@ def train_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jo
     print(f"seeds: {', '.join(map(str, seeds))}", flush=True)
     try:
         with _Progress() as bar:
-            res = ladder.run_steps([_seed_step(cfg, "train", ladder._overrides(cfg))], seeds, out,
+            res = ladder.run_steps([_seed_step(cfg, "train", results.overrides_text(cfg))], seeds, out,
                                    ladder="train", engine=engine, workers=jobs, data_root=data_root,
                                    on_line=bar.line, on_progress=bar.update)
     except KeyboardInterrupt:

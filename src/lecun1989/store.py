@@ -248,6 +248,21 @@ def read_run(run_dir: str | os.PathLike, fix: str = RUN_FIX) -> RunFiles:
     return RunFiles(d, found["config.json"], found[STATUS_FILE], records)
 
 
+def read_finished(run_dir: str | os.PathLike) -> tuple[dict, list[dict]]:
+    """(status, per-pass records) of a finished run (read_run); CorruptFileError naming a
+    damaged file, also for a missing status.json."""
+    run = read_run(run_dir)
+    if run.status is None:
+        raise CorruptFileError(f"{Path(run_dir) / STATUS_FILE}: missing; {RUN_FIX}")
+    return run.status, run.records
+
+
+def run_id(cfg, engine: str = "fast") -> str:
+    """A run's folder name: the config hash (seed included); other engines than the default
+    get a suffix, since their float arithmetic differs."""
+    return cfg.hash() if engine == "fast" else f"{cfg.hash()}-{engine}"
+
+
 # =============================================================================================
 # Checking an output path before any work
 # =============================================================================================

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from . import datasets, metrics
-from .data import data_key, load_data  # noqa: F401  (train.load_data: the data of a config)
+from .data import load_data  # noqa: F401  (train.load_data: the data of a config)
 from .config import Config, ConfigError, lr_at
 from .model import H2_MAPS, H2_SIDE, H2_UNITS, Net1989
 from .store import (STATUS_FILE, TMP_PREFIX, OutputError, clean_stale, metrics_text, net_config, os_error_line,

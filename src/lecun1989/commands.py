@@ -140,7 +140,7 @@ def data_command(action: str, name: str | None, root) -> int:
     base = data.data_root(root)
     note = ""
     if not base.is_dir():
-        note = (" (does not exist yet; created on first download)" if data._root_source(root) is None else
+        note = (" (does not exist yet; created on first download)" if data.root_source(root) is None else
                 " (does not exist: create it before downloading into it, or fix --data-root / LECUN1989_DATA)")
     print(f"data root: {base}{note}")
     bad = 0

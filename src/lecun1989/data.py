@@ -37,18 +37,10 @@ numpy or gzip traceback.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import http.client
 import io
-import logging
 import lzma
 import os
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
-import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -59,9 +51,9 @@ import torch
 import torch.nn.functional as F
 
 from . import datasets
-from .datasets import DataFile, DataSet
-
-log = logging.getLogger(__name__)
+from .datasets import DataSet
+from .downloads import (DataError, FileSpec, data_root, download_file, ensure, files_of, gunzip, locate, read_bytes,
+                        reason, root_source, stat_key, verify_blob, verify_file)
 
 DATASET_NAMES = datasets.NAMES
 
@@ -95,14 +87,6 @@ EMBEDDED_PAYLOAD_SHA256 = "514a4fe71e8415d03cc71988781c9c5cd6ff4e9f68dc5b4664281
 # test suite rebuilds the file to check it is reproducible.
 EMBEDDED_XZ_PRESET = 2
 
-DOWNLOAD_TIMEOUT = 60.0  # seconds per connection attempt
-
-
-class DataError(Exception):
-    """A data file is missing, corrupt or unexpected. The message is one line for the user,
-    naming the file (and the line or byte offset) and, where possible, how to fix it."""
-
-
 @dataclass(frozen=True)
 class Split:
     x: torch.Tensor  # float32 (N, 1, 16, 16) in [-1, 1]
@@ -119,233 +103,6 @@ class Dataset:
     test: Split
     normalisation: str  # "mnist" or "usps": how a raw image must be normalised for nets trained on it
     description: str    # one line: source, size
-
-
-# =============================================================================================
-# Where data lives
-# =============================================================================================
-
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data folder: `root` if given, else $LECUN1989_DATA, else the per-user cache folder
-    ($XDG_CACHE_HOME or ~/.cache)/lecun1989. Not created here."""
-    if root is not None and str(root) != "":
-        return Path(root).expanduser()
-    env = os.environ.get("LECUN1989_DATA")
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "lecun1989"
-
-
-@dataclass(frozen=True)
-class _FileSpec:
-    """One downloadable file of a data set: the set's name (its entry, looked up at call time so
-    that tests can point the mirrors at file:// folders) and the file."""
-
-    dataset: str
-    file: DataFile
-
-    @property
-    def entry(self) -> DataSet:
-        return datasets.get(self.dataset)
-
-    @property
-    def filename(self) -> str:
-        return self.file.name
-
-    @property
-    def stem(self) -> str:
-        return self.file.stem
-
-    def urls(self) -> list[str]:
-        return self.entry.urls(self.file)
-
-    def candidates(self, folder: Path) -> list[Path]:
-        """Accepted paths in `folder`, preferred first: the .gz, then the decompressed file when
-        its checksum is known."""
-        out = [folder / self.filename]
-        if self.file.raw_md5:
-            out.append(folder / self.stem)
-        return out
-
-
-def _files_of(name: str) -> list[_FileSpec]:
-    return [_FileSpec(name, f) for f in datasets.get(name).files]
-
-
-def _root_source(root: str | os.PathLike | None) -> str | None:
-    """Who chose the data folder: "--data-root" (the `root` argument), "LECUN1989_DATA", or
-    None for the per-user cache folder (the only one lecun1989 creates itself)."""
-    if root is not None and str(root) != "":
-        return "--data-root"
-    if os.environ.get("LECUN1989_DATA"):
-        return "LECUN1989_DATA"
-    return None
-
-
-def _locate(spec: _FileSpec, folder: Path) -> Path | None:
-    """The file's path in `folder`, or None if absent. Something else than a file where the
-    file should be (a folder) is a DataError: it is not "missing", and must not be downloaded over."""
-    for path in spec.candidates(folder):
-        if path.is_file():
-            return path
-        if path.exists() or path.is_symlink():
-            what = "a folder" if path.is_dir() else "not a regular file"
-            raise DataError(f"{path}: {what} where the data file {path.name} should be; remove it "
-                            "(lecun1989 data fetch then downloads the file) or put the file there")
-    return None
-
-
-# =============================================================================================
-# Checksums (memoised per path, size and mtime: a file is checked once per process)
-# =============================================================================================
-
-_VERIFIED: set[tuple[str, int, int]] = set()
-
-
-def _stat_key(path: Path) -> tuple[str, int, int]:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
-
-
-def _gunzip(path: Path, blob: bytes) -> bytes:
-    """Decompress a .gz read from `path`; corrupt data -> DataError naming the file."""
-    try:
-        return gzip.decompress(blob)
-    except (OSError, EOFError, zlib.error, ValueError) as e:  # BadGzipFile is an OSError
-        raise DataError(f"{path}: not a valid gzip file ({_reason(e)}); delete it and fetch it "
-                        "again") from None
-
-
-def _checksum_ok(spec: _FileSpec, path: Path, blob: bytes, content: bytes | None = None) -> bool:
-    """True when the file's bytes match the published checksum, or (when the entry knows it)
-    its decompressed content matches the published MD5 of the content: re-compressed copies and
-    decompressed files hold the same data. `content` is the decompressed data if known."""
-    f = spec.file
-    if path.name.endswith(".gz"):
-        if hashlib.new(f.algorithm, blob).hexdigest() == f.digest:
-            return True
-        if not f.raw_md5:
-            return False
-        if content is None:
-            try:
-                content = gzip.decompress(blob)
-            except (OSError, EOFError, zlib.error, ValueError):
-                return False
-    else:
-        content = blob
-    return bool(f.raw_md5) and hashlib.md5(content).hexdigest() == f.raw_md5
-
-
-def _mismatch(spec: _FileSpec, path: Path) -> DataError:
-    algo = "MD5" if spec.file.algorithm == "md5" else spec.file.algorithm
-    return DataError(f"{path}: {algo} checksum mismatch (the file is corrupt or not the published "
-                     f"one); delete it and fetch it again (from {spec.urls()[0]})")
-
-
-def _verify_blob(spec: _FileSpec, path: Path, key: tuple[str, int, int], blob: bytes,
-                 content: bytes | None = None) -> None:
-    if key in _VERIFIED:
-        return
-    if not _checksum_ok(spec, path, blob, content):
-        raise _mismatch(spec, path)
-    _VERIFIED.add(key)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({_reason(e)})") from None
-
-
-def _verify_file(spec: _FileSpec, path: Path) -> None:
-    key = _stat_key(path)
-    if key not in _VERIFIED:
-        _verify_blob(spec, path, key, _read(path))
-
-
-def _reason(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
-
-
-# =============================================================================================
-# Downloads
-# =============================================================================================
-
-def _download(spec: _FileSpec, folder: Path, failures: list[str]) -> Path | None:
-    """Try each mirror in turn; returns the final path, or None (reasons appended to failures).
-
-    The data goes to a temporary file in `folder`, is checked, and only then renamed into
-    place, so an interrupted or wrong download never sits where a good file is expected."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        failures.append(f"cannot create {folder} ({_reason(e)})")
-        return None
-    final = folder / spec.filename
-    for url in spec.urls():
-        tmp: str | None = None
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=folder)
-            log.info("downloading %s -> %s", url, final)
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as r:
-                shutil.copyfileobj(r, out, 1 << 20)
-            blob = Path(tmp).read_bytes()
-            if not _checksum_ok(spec, final, blob):
-                log.warning("%s: checksum mismatch, download discarded", url)
-                failures.append(f"{url}: checksum mismatch, download discarded")
-                continue
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a data folder may be shared
-            os.replace(tmp, final)
-            tmp = None
-            _VERIFIED.add(_stat_key(final))
-            return final
-        except (OSError, http.client.HTTPException, ValueError) as e:  # URLError is an OSError
-            failures.append(f"{url}: {_reason(e)}")
-        finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-    return None
-
-
-def _ensure(dataset: str, folder: Path, download: bool, source: str | None = None) -> dict[str, Path]:
-    """Paths of every file of data set `dataset` in `folder` (normally root/<its folder>),
-    downloading missing ones.
-    Missing files after that -> one DataError listing each file, its URLs and the folder.
-    source: who chose the root (_root_source); a root chosen by the user that does not exist
-    is an error (a typo), never created."""
-    found: dict[str, Path] = {}
-    missing: list[_FileSpec] = []
-    for spec in _files_of(dataset):
-        path = _locate(spec, folder)
-        if path is None:
-            missing.append(spec)
-        else:
-            found[spec.filename] = path
-    if missing and download and source is not None and not folder.parent.is_dir():
-        raise DataError(f"data folder {folder.parent} (from {source}) does not exist: check the path given "
-                        "with --data-root or LECUN1989_DATA, or create the folder first to download "
-                        f"'{dataset}' into it")
-    failures: list[str] = []
-    still: list[_FileSpec] = []
-    for spec in missing:
-        path = _download(spec, folder, failures) if download else None
-        if path is None:
-            still.append(spec)
-        else:
-            found[spec.filename] = path
-    if still:
-        files = "; ".join(f"{s.filename} (from {' or '.join(s.urls())})" for s in still)
-        how = ("download failed: " + "; ".join(failures) + ". ") if failures else (
-            "downloads are off. " if not download else "")
-        raise DataError(f"missing data for '{dataset}': {files}. {how}Put the file(s) in "
-                        f"{folder} (or choose another data folder with --data-root or LECUN1989_DATA)")
-    return found
 
 
 # =============================================================================================
@@ -399,13 +156,13 @@ def parse_idx(path: Path, data: bytes, magic: int, expected_count: int | None = 
     return arr
 
 
-def _load_idx(spec: _FileSpec, path: Path, magic: int, count: int) -> np.ndarray:
+def _load_idx(spec: FileSpec, path: Path, magic: int, count: int) -> np.ndarray:
     """Read, parse (structural checks first: they say more than a checksum), then verify."""
-    key = _stat_key(path)
-    blob = _read(path)
-    data = _gunzip(path, blob) if path.name.endswith(".gz") else blob
+    key = stat_key(path)
+    blob = read_bytes(path)
+    data = gunzip(path, blob) if path.name.endswith(".gz") else blob
     arr = parse_idx(path, data, magic, count)
-    _verify_blob(spec, path, key, blob, data)
+    verify_blob(spec, path, key, blob, data)
     return arr
 
 
@@ -420,7 +177,7 @@ def read_idx_set(name: str, root: str | os.PathLike | None = None, *, download: 
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The four checked arrays of IDX data set `name` (train images, train labels, test images,
     test labels: 60,000 and 10,000 28x28 uint8 images) from its folder under `root`."""
-    return _read_idx_folder(name, data_root(root) / datasets.get(name).folder, download, _root_source(root))
+    return _read_idx_folder(name, data_root(root) / datasets.get(name).folder, download, root_source(root))
 
 
 def _read_mnist_folder(folder: Path, download: bool, source: str | None = None
@@ -430,8 +187,8 @@ def _read_mnist_folder(folder: Path, download: bool, source: str | None = None
 
 def _read_idx_folder(name: str, folder: Path, download: bool, source: str | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    paths = _ensure(name, folder, download, source)
-    specs = _files_of(name)         # train images, train labels, test images, test labels
+    paths = ensure(name, folder, download, source)
+    specs = files_of(name)         # train images, train labels, test images, test labels
     magics = (IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC) * 2
     counts = (MNIST_TRAIN, MNIST_TRAIN, MNIST_TEST, MNIST_TEST)
     out = [_load_idx(spec, paths[spec.filename], magic, count)
@@ -487,10 +244,10 @@ def parse_usps(path: Path, text: str, expected_count: int | None = None
     return x, labels.astype(np.int64)
 
 
-def _load_usps_file(spec: _FileSpec, path: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
-    key = _stat_key(path)
-    blob = _read(path)
-    data = _gunzip(path, blob)
+def _load_usps_file(spec: FileSpec, path: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+    key = stat_key(path)
+    blob = read_bytes(path)
+    data = gunzip(path, blob)
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError as e:
@@ -498,7 +255,7 @@ def _load_usps_file(spec: _FileSpec, path: Path, count: int) -> tuple[np.ndarray
         raise DataError(f"{path}:{line}: not plain text (byte {data[e.start]:#04x} at offset "
                         f"{e.start} of the decompressed data)") from None
     out = parse_usps(path, text, count)
-    _verify_blob(spec, path, key, blob)
+    verify_blob(spec, path, key, blob)
     return out
 
 
@@ -583,12 +340,12 @@ def payload_sha256(blob: bytes) -> str:
 @lru_cache(maxsize=1)
 def _embedded_arrays() -> dict[str, np.ndarray]:
     path = embedded_path()
-    blob = _read(path)
+    blob = read_bytes(path)
     fix = "reinstall the package or rebuild it with scripts/build_embedded.py"
     try:
         payload = lzma.decompress(blob, format=lzma.FORMAT_XZ)
     except (lzma.LZMAError, EOFError, ValueError) as e:
-        raise DataError(f"{path}: corrupt embedded data ({_reason(e)}); {fix}") from None
+        raise DataError(f"{path}: corrupt embedded data ({reason(e)}); {fix}") from None
     if hashlib.sha256(payload).hexdigest() != EMBEDDED_PAYLOAD_SHA256:
         raise DataError(f"{path}: embedded data checksum mismatch (sha256 of the content); {fix}")
     if not payload.startswith(EMBEDDED_MAGIC):
@@ -602,7 +359,7 @@ def _embedded_arrays() -> dict[str, np.ndarray]:
             arrays[name] = np.load(buf, allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
             raise DataError(f"{path}: corrupt record {name} at byte offset {offset} of the "
-                            f"decompressed data ({_reason(e)}); {fix}") from None
+                            f"decompressed data ({reason(e)}); {fix}") from None
     for split, total in (("train", MNIST_TRAIN), ("test", MNIST_TEST)):
         index, images, labels = (arrays[f"{split}_{k}"] for k in ("index", "images", "labels"))
         k = index.shape[0]
@@ -675,9 +432,9 @@ def _load_embedded(ds: DataSet) -> Dataset:
 
 
 def _load_usps(ds: DataSet, root, download: bool) -> Dataset:
-    paths = _ensure(ds.name, data_root(root) / ds.folder, download, _root_source(root))
+    paths = ensure(ds.name, data_root(root) / ds.folder, download, root_source(root))
     splits = []
-    for spec, count in zip(_files_of(ds.name), (ds.train_size, ds.test_size)):
+    for spec, count in zip(files_of(ds.name), (ds.train_size, ds.test_size)):
         x, y = _load_usps_file(spec, paths[spec.filename], count)
         splits.append(Split(x=torch.from_numpy(x), y=torch.from_numpy(y)))
     return Dataset(name=ds.name, train=splits[0], test=splits[1], normalisation=ds.normalisation,
@@ -688,7 +445,7 @@ def _load_usps(ds: DataSet, root, download: bool) -> Dataset:
 def _load_idx_set(ds: DataSet, root, train_size: int, subset_seed: int, download: bool) -> Dataset:
     if not ds.fits(train_size):
         raise DataError(f"train_size must be 0 (all) to {ds.train_size} for '{ds.name}', got {train_size}")
-    tr_x, tr_y, te_x, te_y = _read_idx_folder(ds.name, data_root(root) / ds.folder, download, _root_source(root))
+    tr_x, tr_y, te_x, te_y = _read_idx_folder(ds.name, data_root(root) / ds.folder, download, root_source(root))
     if train_size:
         pick = np.random.default_rng(subset_seed).permutation(tr_x.shape[0])[:train_size]
         tr_x, tr_y = tr_x[pick], tr_y[pick]
@@ -723,12 +480,12 @@ def load_usps_train(root: str | os.PathLike | None = None, *, download: bool = F
     """The 7291 USPS training digits alone (zip.train.gz, checked as load_dataset checks it),
     without reading or needing zip.test.gz: for searches that must never see the test set
     (lecun1989.hunt)."""
-    spec = _files_of("usps")[0]
+    spec = files_of("usps")[0]
     folder = data_root(root) / datasets.get("usps").folder
-    path = _locate(spec, folder)
+    path = locate(spec, folder)
     if path is None and download:
         failures: list[str] = []
-        path = _download(spec, folder, failures)
+        path = download_file(spec, folder, failures)
     if path is None:
         raise DataError(f"missing data for 'usps': {spec.filename} (from {' or '.join(spec.urls())}). "
                         f"Put the file in {folder} (or choose another data folder with LECUN1989_DATA)")
@@ -745,11 +502,11 @@ def fetch(name: str, root: str | os.PathLike | None = None) -> list[Path]:
     if not ds.downloaded:
         _embedded_arrays()
         return [embedded_path()]
-    paths = _ensure(name, data_root(root) / ds.folder, download=True, source=_root_source(root))
+    paths = ensure(name, data_root(root) / ds.folder, download=True, source=root_source(root))
     out = []
-    for spec in _files_of(name):
+    for spec in files_of(name):
         path = paths[spec.filename]
-        _verify_file(spec, path)
+        verify_file(spec, path)
         out.append(path)
     return out
 
@@ -773,11 +530,11 @@ def status(root: str | os.PathLike | None = None, *, verify: bool = True) -> lis
             rows.append(dict(name=name, file=EMBEDDED_FILE, path=str(path), present=present,
                              verified=verified, url="", note=note))
             continue
-        for spec in _files_of(name):
+        for spec in files_of(name):
             folder = base / spec.entry.folder
             verified = None
             try:
-                path = _locate(spec, folder)
+                path = locate(spec, folder)
             except DataError as e:          # something else than a file where the file should be
                 rows.append(dict(name=name, file=spec.filename, path=str(spec.candidates(folder)[0]),
                                  present=True, verified=False, url=spec.urls()[0], note=str(e)))
@@ -788,7 +545,7 @@ def status(root: str | os.PathLike | None = None, *, verify: bool = True) -> lis
                 note = "not checked (lecun1989 data verify checks it)"
                 if verify:
                     try:
-                        _verify_file(spec, path)
+                        verify_file(spec, path)
                         verified, note = True, "checksum ok"
                     except DataError as e:
                         verified, note = False, str(e)

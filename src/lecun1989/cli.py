@@ -226,7 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     dsub.required = True
     q = dsub.add_parser("list", help="what is available and where it is")
     _add_common(q)
-    q = dsub.add_parser("fetch", help="download (if needed) and verify a data set")
+    from .datasets import REGISTRY
+    q = dsub.add_parser("fetch", help="download (if needed) and verify a data set",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="data sets (src/lecun1989/datasets.py):\n"
+                        + "\n".join(f"  {d.name:<22s} {d.help}" for d in REGISTRY.values()))
     q.add_argument("name", choices=DATASETS)
     _add_common(q)
     q = dsub.add_parser("verify", help="check every present file against its checksum")

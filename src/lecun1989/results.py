@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import store
 from .config import Config, Preset
+from .datasets import PAPER_TEST, PAPER_TRAIN
 from .stats import StepStats, apply_holm, compare, mean_sd, pm
 
 is_finished = store.is_finished
@@ -338,7 +339,7 @@ def notes_lines(rows: list, seeds: tuple[int, ...]) -> list[str]:
     ]
     if any(r.published.get("source") == "paper" for r in rows):
         lines.append("Published for p*: the 1989 paper's own figures after 23 passes, on its zip-code "
-                     "digits (7291 train / 2007 test): the same figures beside every step.")
+                     f"digits ({PAPER_TRAIN} train / {PAPER_TEST} test): the same figures beside every step.")
     if any(r.published.get("note") for r in rows):
         lines.append("(*) published misses as given; the published train figure is on a different split size.")
     return lines

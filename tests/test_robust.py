@@ -1,4 +1,4 @@
-"""Nothing a user can do gets a traceback, loses a result or trains twice (issue 14).
+"""Nothing a user can do gets a traceback, loses a result or trains twice.
 
 One test (or a few) per case of the issue's table, then the newcomer's friction. Runs are tiny
 (100-200 training digits, 1-2 passes, the reference engine). Read-only places and full disks

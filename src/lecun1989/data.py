@@ -23,6 +23,9 @@ datasets.py):
   the float values in the files. The closest public copy of the paper's own data.
 - ``mnist``: full MNIST (60,000 training digits, or a seeded subset), tested on the 2007
   ``mnist1989`` test digits so that results compare with the other sets.
+- ``fashion-mnist``: Fashion-MNIST's IDX files (clothing, not digits) through the same 28x28 ->
+  16x16 conversion, tested on all 10,000 test images: the same reader as ``mnist``, one registry
+  entry.
 
 MNIST: Y. LeCun, C. Cortes, C. J. C. Burges, licence CC BY-SA 3.0. The embedded file is a
 selection of MNIST images and carries the same licence.
@@ -406,7 +409,7 @@ def load_dataset(name: str = "mnist1989", root: str | os.PathLike | None = None,
 
     `root` is the data folder (see data_root); embedded sets (mnist1989, mnist1989-test-first)
     ignore it. `train_size` (0 = all) applies to sets whose entry draws a seeded subset
-    (``subset="seeded"``: mnist): the first N of
+    (``subset="seeded"``: mnist, fashion-mnist): the first N of
     ``np.random.default_rng(subset_seed).permutation(60000)``; other sets ignore it (the trainer
     takes the first N itself). `download=False` never touches the network."""
     ds = _entry(name)
@@ -414,7 +417,9 @@ def load_dataset(name: str = "mnist1989", root: str | os.PathLike | None = None,
         return _load_embedded(ds)
     if ds.loader == "usps":
         return _load_usps(ds, root, download)
-    return _load_idx_set(ds, root, train_size, subset_seed, download)
+    if ds.loader == "idx":
+        return _load_idx_set(ds, root, train_size, subset_seed, download)
+    raise DataError(f"data set {name!r}: no reader for its loader {ds.loader!r} (datasets.LOADERS)")
 
 
 def _load_embedded(ds: DataSet) -> Dataset:

@@ -9,7 +9,9 @@ time, in constant order, `zero_grad`, `backward`, `step` - the anchor reproducti
     state_dict() -> {name: tensor}              the model's weights (H1w ... outb)
 
 and `run` drives either: per pass the learning rate (`config.lr_at`), the random stream
-(`pass_randomness`), evaluation of both splits (`metrics.summarize`), and the run folder.
+(`pass_randomness`), evaluation of both splits (`metrics.summarize`), and the run folder's files
+(written through store.py). `train_into` trains a run into a temporary folder and renames it into
+place when it has finished: how the CLI and the ladders train.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from . import datasets, metrics
-from .data import load_data  # noqa: F401  (train.load_data: the data of a config)
 from .config import Config, ConfigError, lr_at
+from .data import load_data
 from .model import H2_MAPS, H2_SIDE, H2_UNITS, Net1989
 from .store import (STATUS_FILE, TMP_PREFIX, OutputError, clean_stale, metrics_text, net_config, os_error_line,
                     put_in_place, save_checkpoint, status_record, write_json, write_text)
@@ -355,8 +357,8 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
 
 
 # -- into a run folder ------------------------------------------------------------------------
-def train_into(cfg, final: str | os.PathLike, *, engine: str = "fast", data=None, data_root=None,
-               on_pass=None, progress: bool | None = None, replace: bool = False):
+def train_into(cfg: Config, final: str | os.PathLike, *, engine: str = "fast", data=None, data_root=None,
+               on_pass=None, progress: bool | None = None, replace: bool = False) -> RunResult:
     """Train one run into `.tmp-<name>-<pid>` beside `final`, write status.json, then rename it
     to `final`. Returns the RunResult.
 
@@ -375,7 +377,7 @@ def train_into(cfg, final: str | os.PathLike, *, engine: str = "fast", data=None
         if tmp.exists():
             shutil.rmtree(tmp)
         res = run(cfg, engine=engine, data=data, data_root=data_root, out=tmp, on_pass=on_pass,
-                        progress=progress)
+                  progress=progress)
         write_json(tmp / STATUS_FILE, status_record(cfg, engine, res))
         put_in_place(tmp, final, replace)
     except (OSError, OutputError) as e:     # outputs only: data problems are DataErrors

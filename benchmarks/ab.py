@@ -49,7 +49,8 @@ def main(argv=None) -> dict:
     from speed import _data
     from lecun1989.config import Config
     from lecun1989.model import Net1989
-    from lecun1989.train import net_config, write_json
+    from lecun1989.store import write_json
+    from lecun1989.train import net_config
     xtr, ytr, xte, _, data_name = _data()
     x, y = xtr[:args.examples], ytr[:args.examples]
     with tempfile.TemporaryDirectory() as tmp:

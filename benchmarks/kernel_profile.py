@@ -25,7 +25,8 @@ from numba import njit
 from lecun1989 import fast as F
 from lecun1989.config import Config
 from lecun1989.model import Net1989
-from lecun1989.train import net_config, write_json
+from lecun1989.store import write_json
+from lecun1989.train import net_config
 
 JIT = dict(F.JIT, cache=False)
 

@@ -219,7 +219,7 @@ def _report(res: dict, path: str | None) -> dict:
     for k, v in res.items():
         print(f"{k:24s} {v:.4g}" if isinstance(v, float) else f"{k:24s} {v}")
     if path:
-        from lecun1989.train import write_json
+        from lecun1989.store import write_json
         write_json(Path(path), res)
     return res
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from lecun1989.stats import StepStats, holm, place, two_sample
-from lecun1989.train import write_json
+from lecun1989.store import write_json
 
 
 def rows_of(folder: Path) -> tuple[dict, dict[str, StepStats]]:

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 from lecun1989 import train
 from lecun1989.config import Config
-from lecun1989.repro import provenance
+from lecun1989.store import provenance
 
 VALIDATION = 1000
 

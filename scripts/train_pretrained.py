@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from lecun1989 import metrics, pretrained, repro, train
+from lecun1989 import metrics, pretrained, store, train
 from lecun1989.config import preset
 
 
@@ -65,8 +65,8 @@ def make(name: str, engine: str, dest: Path) -> dict:
                 "config": cfg.to_dict()}, buf)
     blob = buf.getvalue()
     dest.mkdir(parents=True, exist_ok=True)
-    train.write_bytes(dest / f"{name}.pt", blob)
-    net, _ = train.load_checkpoint(dest / f"{name}.pt")
+    store.write_bytes(dest / f"{name}.pt", blob)
+    net, _ = store.load_checkpoint(dest / f"{name}.pt")
     figures = evaluate(net, data, cfg.head)
     record = {
         "name": name,
@@ -88,10 +88,10 @@ def make(name: str, engine: str, dest: Path) -> dict:
         "checkpoint_sha256": hashlib.sha256(blob).hexdigest(),
         "weights_sha256": pretrained.weights_sha256(result.state),
         "wall_s": round(wall, 1),
-        "provenance": repro.provenance(),
+        "provenance": store.provenance(),
         "made_by": "scripts/train_pretrained.py",
     }
-    train.write_json(dest / f"{name}.json", record)
+    store.write_json(dest / f"{name}.json", record)
     te = figures["test"]
     print(f"{name}: test {100 * te['error']:.2f}% ({te['misses']}/{te['n']}), wall {wall:.0f} s -> "
           f"{dest / (name + '.pt')}", flush=True)

@@ -43,7 +43,7 @@ def test_linear_schedule_from_lr_to_a_third():
     assert lr_at(Config(lr=0.5), 10) == 0.5
 
 
-# -- the unknowns of the paper (issue 16) ------------------------------------------------------------
+# -- the unknowns of the paper ---------------------------------------------------------------------
 def test_new_fields_at_their_defaults_keep_every_run_name():
     """Config.hash covers only fields off their defaults: the presets' run names (and so the run
     store and the documented ladders) are those computed before the fields existed."""

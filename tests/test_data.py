@@ -4,6 +4,7 @@ No test touches the network: an autouse fixture points every mirror at an empty 
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import lzma
 import shutil
@@ -17,7 +18,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lecun1989 import data
+from lecun1989 import data, datasets
+from lecun1989.config import Config
 from lecun1989.data import DataError
 
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -30,9 +32,15 @@ USPS_TEST_COUNTS = [359, 264, 198, 166, 200, 160, 170, 147, 166, 177]
 def no_network(tmp_path_factory, monkeypatch):
     """Every mirror points at an empty local folder unless a test says otherwise."""
     empty = tmp_path_factory.mktemp("no-mirror")
-    monkeypatch.setattr(data, "MNIST_MIRRORS", (empty.as_uri() + "/",))
-    monkeypatch.setattr(data, "USPS_MIRRORS", (empty.as_uri() + "/",))
+    for entry in datasets.REGISTRY.values():
+        if entry.downloaded:
+            set_mirrors(monkeypatch, entry.name, empty.as_uri() + "/")
     monkeypatch.setattr(urllib.request, "urlopen", _refuse)
+
+
+def set_mirrors(monkeypatch, name: str, *mirrors: str) -> None:
+    """Data set `name` downloads from `mirrors` (file:// folders) for this test."""
+    monkeypatch.setitem(datasets.REGISTRY, name, dataclasses.replace(datasets.REGISTRY[name], mirrors=mirrors))
 
 
 # -- helpers: an independent reader and the anchor's per-image procedure -----------------------
@@ -361,7 +369,7 @@ def _no_temp_files(folder: Path) -> bool:
 
 
 def test_fetch_from_local_mirror(tmp_path, shared_data, monkeypatch):
-    monkeypatch.setattr(data, "USPS_MIRRORS", ((shared_data / "usps").as_uri() + "/",))
+    set_mirrors(monkeypatch, "usps", *((shared_data / "usps").as_uri() + "/",))
     root = tmp_path / "root"
     root.mkdir()                # a data folder given by the caller is never created (a typo would be)
     paths = data.fetch("usps", root)
@@ -376,7 +384,7 @@ def test_fetch_from_local_mirror(tmp_path, shared_data, monkeypatch):
 def test_fetch_falls_back_to_second_mirror(tmp_path, shared_data, monkeypatch):
     first = tmp_path / "first"
     first.mkdir()
-    monkeypatch.setattr(data, "MNIST_MIRRORS", (first.as_uri() + "/",
+    set_mirrors(monkeypatch, "mnist", *(first.as_uri() + "/",
                                                (shared_data / "mnist").as_uri() + "/"))
     root = tmp_path / "root"
     root.mkdir()
@@ -391,7 +399,7 @@ def test_download_with_wrong_checksum_is_discarded(tmp_path, shared_data, monkey
     fake = tmp_path / "fake-mirror"
     _gz(fake / "zip.train.gz", _usps_line().encode())
     _gz(fake / "zip.test.gz", _usps_line().encode())
-    monkeypatch.setattr(data, "USPS_MIRRORS", (fake.as_uri() + "/",))
+    set_mirrors(monkeypatch, "usps", *(fake.as_uri() + "/",))
     root = tmp_path / "root"
     root.mkdir()
     with pytest.raises(DataError) as err:
@@ -400,7 +408,7 @@ def test_download_with_wrong_checksum_is_discarded(tmp_path, shared_data, monkey
     assert "checksum mismatch, download discarded" in msg and "zip.train.gz" in msg
     assert list((root / "usps").iterdir()) == []  # nothing kept, no temp files either
     # a bad first mirror followed by a good one: the good copy wins
-    monkeypatch.setattr(data, "USPS_MIRRORS", (fake.as_uri() + "/",
+    set_mirrors(monkeypatch, "usps", *(fake.as_uri() + "/",
                                               (shared_data / "usps").as_uri() + "/"))
     assert len(data.fetch("usps", root)) == 2
     assert _no_temp_files(root / "usps")
@@ -410,7 +418,7 @@ def test_missing_files_offline_one_message(tmp_path, monkeypatch):
     root = tmp_path / "nothing-here"
     # the real mirror list, to check the message; download=False never opens a URL (and the
     # autouse fixture makes any http(s) attempt fail the test)
-    monkeypatch.setattr(data, "MNIST_MIRRORS", ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+    set_mirrors(monkeypatch, "mnist", *("https://ossci-datasets.s3.amazonaws.com/mnist/",
                                                "http://yann.lecun.com/exdb/mnist/"))
     with pytest.raises(DataError) as err:
         data.load_dataset("mnist", root, download=False)
@@ -472,13 +480,15 @@ def test_status_rows(tmp_path, shared_data):
     keys = {"name", "file", "path", "present", "verified", "url", "note"}
     assert all(set(r) == keys for r in rows)
     for r in rows:
-        if r["name"] in ("mnist", "usps"):
+        if datasets.get(r["name"]).downloaded:
             assert r["present"] is False and r["verified"] is None and r["url"].startswith("file://")
         else:
             assert r["present"] is True and r["verified"] is True
     assert len([r for r in rows if r["name"] == "mnist"]) == 4
-    rows = data.status(shared_data)
-    assert all(r["verified"] is True for r in rows)
+    on_disk = [r for r in data.status(shared_data) if (shared_data / datasets.get(r["name"]).folder).is_dir()
+               or not datasets.get(r["name"]).downloaded]
+    assert {r["name"] for r in on_disk} >= {"mnist1989", "usps", "mnist"}
+    assert all(r["verified"] is True for r in on_disk)
     assert all(r["verified"] is None for r in data.status(shared_data, verify=False))
 
 
@@ -487,4 +497,100 @@ def test_unknown_name(tmp_path):
         data.load_dataset("mnist1990", tmp_path)
     with pytest.raises(DataError, match="unknown data set"):
         data.fetch("emnist", tmp_path)
-    assert data.DATASET_NAMES == ("mnist1989", "mnist1989-test-first", "usps", "mnist")
+    assert data.DATASET_NAMES == ("mnist1989", "mnist1989-test-first", "usps", "mnist", "fashion-mnist")
+
+
+# == Fashion-MNIST: an IDX set of the registry, on fake files of the real layout ================
+
+def _fake_idx_set(folder: Path) -> dict[str, bytes]:
+    """Fake Fashion-MNIST files (60,000 and 10,000 28x28 images, mostly blank, labels 0-9)
+    in `folder`; returns the decompressed content of each, by file name."""
+    rng = np.random.default_rng(5)
+    content = {}
+    for split, n in (("train", 60000), ("t10k", 10000)):
+        images = np.zeros((n, 28, 28), dtype=np.uint8)
+        images[:3] = rng.integers(0, 256, size=(3, 28, 28), dtype=np.uint8)
+        images[-1] = 255
+        content[f"{split}-images-idx3-ubyte.gz"] = struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes()
+        content[f"{split}-labels-idx1-ubyte.gz"] = _idx_labels(np.arange(n) % 10)
+    for name, payload in content.items():
+        _gz(folder / name, payload)
+    return content
+
+
+def _trust_fakes(monkeypatch, folder: Path) -> None:
+    """The fashion-mnist entry with the fake files' MD5s in place of the published ones."""
+    import hashlib
+    entry = datasets.REGISTRY["fashion-mnist"]
+    files = tuple(dataclasses.replace(f, checksum="md5:" + hashlib.md5((folder / f.name).read_bytes()).hexdigest())
+                  for f in entry.files)
+    monkeypatch.setitem(datasets.REGISTRY, "fashion-mnist", dataclasses.replace(entry, files=files))
+
+
+def test_fashion_mnist_entry():
+    ds = datasets.get("fashion-mnist")
+    assert ds.loader == "idx" and ds.normalisation == "mnist" and ds.subset == "seeded"
+    assert (ds.train_size, ds.test_size, ds.folder) == (60000, 10000, "fashion-mnist")
+    assert [f.name for f in ds.files] == list(MNIST_FILES) and all(f.algorithm == "md5" for f in ds.files)
+    Config(data="fashion-mnist", train_size=100)        # a valid config
+
+
+def test_fashion_mnist_loads_through_the_1989_conversion(tmp_path, monkeypatch):
+    content = _fake_idx_set(tmp_path / "fashion-mnist")
+    _trust_fakes(monkeypatch, tmp_path / "fashion-mnist")
+    full = data.load_dataset("fashion-mnist", tmp_path, download=False)
+    assert full.train.x.shape == (60000, 1, 16, 16) and full.test.x.shape == (10000, 1, 16, 16)
+    assert full.normalisation == "mnist" and "Fashion-MNIST" in full.description
+    train_images = np.frombuffer(content["train-images-idx3-ubyte.gz"], np.uint8, offset=16).reshape(-1, 28, 28)
+    for i in (0, 1, 2, 59999):
+        assert torch.equal(full.train.x[i], _anchor_image(train_images[i]))
+    assert torch.equal(full.test.y, torch.arange(10000) % 10)
+    sub = data.load_dataset("fashion-mnist", tmp_path, train_size=500, subset_seed=3, download=False)
+    pick = torch.from_numpy(np.random.default_rng(3).permutation(60000)[:500])
+    assert torch.equal(sub.train.x, full.train.x[pick]) and torch.equal(sub.test.y, full.test.y)
+    with pytest.raises(DataError, match="train_size must be 0 \\(all\\) to 60000 for 'fashion-mnist'"):
+        data.load_dataset("fashion-mnist", tmp_path, train_size=60001, download=False)
+
+
+def test_fashion_mnist_checks_the_published_checksums(tmp_path):
+    _fake_idx_set(tmp_path / "fashion-mnist")       # fakes: not the published files
+    with pytest.raises(DataError, match=r"fashion-mnist/train-images-idx3-ubyte\.gz: MD5 checksum mismatch.*delete it"):
+        data.load_dataset("fashion-mnist", tmp_path, download=False)
+    rows = [r for r in data.status(tmp_path) if r["name"] == "fashion-mnist"]
+    assert len(rows) == 4 and all(r["verified"] is False for r in rows)
+
+
+def test_fashion_mnist_download_and_missing_message(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    _fake_idx_set(mirror)
+    _trust_fakes(monkeypatch, mirror)
+    set_mirrors(monkeypatch, "fashion-mnist", (tmp_path / "empty-first").as_uri() + "/", mirror.as_uri() + "/")
+    root = tmp_path / "root"
+    root.mkdir()
+    paths = data.fetch("fashion-mnist", root)
+    assert [p.name for p in paths] == list(MNIST_FILES) and all(p.parent == root / "fashion-mnist" for p in paths)
+    assert _no_temp_files(root / "fashion-mnist")
+    assert data.load_dataset("fashion-mnist", root).test.x.shape == (10000, 1, 16, 16)
+
+    monkeypatch.undo()          # the real entry: its published mirrors in the one-line message
+    with pytest.raises(DataError) as err:
+        data.load_dataset("fashion-mnist", tmp_path / "nothing", download=False)
+    msg = str(err.value)
+    assert "\n" not in msg and "missing data for 'fashion-mnist'" in msg
+    for name in MNIST_FILES:
+        assert "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/" + name in msg
+    assert str(tmp_path / "nothing" / "fashion-mnist") in msg
+
+
+def test_fashion_mnist_trains_like_any_set(tmp_path, monkeypatch):
+    from lecun1989 import train
+    _fake_idx_set(tmp_path / "fashion-mnist")
+    _trust_fakes(monkeypatch, tmp_path / "fashion-mnist")
+    cfg = Config(data="fashion-mnist", train_size=50, passes=1)
+    train.check_train_size(cfg)
+    with pytest.raises(Exception, match="exceeds the 60,000 training digits of fashion-mnist"):
+        train.check_train_size(cfg.with_overrides(train_size=60001))
+    ds = train.load_data(cfg, tmp_path)            # the seeded subset of 50, drawn when loading
+    assert len(ds.train) == 50 and len(ds.test) == 10000
+    result = train.run(cfg, engine="torch", data=ds, progress=False)
+    assert result.final("train")["n"] == 50 and result.final("test")["n"] == 10000

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 
-from lecun1989 import cli, demo, predict, report
+from lecun1989 import cli, demo, figures, predict, store
 from lecun1989.model import Net1989
 from lecun1989.pretrained import load_pretrained_with_config
 
@@ -99,7 +99,7 @@ def test_bad_input_gets_one_line_and_no_page(case, tmp_path, capsys, monkeypatch
     elif case == "write fails":
         def refuse(path, text):
             raise PermissionError(13, "Permission denied")
-        monkeypatch.setattr("lecun1989.train.write_text", refuse)
+        monkeypatch.setattr("lecun1989.store.write_text", refuse)
     elif case == "too many models":
         models = ["1989"] * (demo.MAX_MODELS + 1)
     argv = ["demo", "--out", str(out)] + (["--model", *models] if models else [])
@@ -214,7 +214,7 @@ def test_js_forward_equals_pytorch_on_every_test_digit(tab, strip):
     for k, name in enumerate(["1989", "modern"]):
         net, cfg = load_pretrained_with_config(name)
         got = tab.js(JS_LAYERS, k)
-        h1, h2, out = report.hidden_layers(net, x)
+        h1, h2, out = figures.hidden_layers(net, x)
         with torch.no_grad():
             h3 = net.act(h2.flatten(1) @ net.H3w + net.H3b)
             ref = {"h1": h1.flatten(1), "h2": h2.flatten(1), "h3": h3, "out": out,
@@ -498,7 +498,7 @@ def test_js_forward_for_the_other_activations_and_heads(browser, tmp_path, strip
         net = Net1989(train.net_config(cfg), seed=cfg.seed)
         path = tmp_path / f"net{i}" / "checkpoint.pt"
         path.parent.mkdir()
-        train.save_checkpoint(path, net.state_dict(), cfg)
+        store.save_checkpoint(path, net.state_dict(), cfg)
         specs.append((str(path), net, cfg))
     out = tmp_path / "other.html"
     assert demo.demo_command([s for s, _, _ in specs], str(out)) == 0
@@ -507,7 +507,7 @@ def test_js_forward_for_the_other_activations_and_heads(browser, tmp_path, strip
         x, _ = strip
         for k, (_, net, cfg) in enumerate(specs):
             got = t.js(JS_LAYERS, k)
-            h1, h2, o = report.hidden_layers(net, x)
+            h1, h2, o = figures.hidden_layers(net, x)
             assert float(np.abs(_f64(got["h2"], (x.shape[0], -1)) - h2.flatten(1).numpy()).max()) < 1e-5
             assert float(np.abs(_f64(got["out"], (x.shape[0], -1)) - o.numpy()).max()) < 1e-5
             assert float(np.abs(_f64(got["scores"], (x.shape[0], -1))

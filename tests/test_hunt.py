@@ -1,4 +1,4 @@
-"""The hunt (issue 16): its validation split, its search space and its resumable study, with the
+"""The hunt: its validation split, its search space and its resumable study, with the
 USPS test file absent."""
 
 from __future__ import annotations

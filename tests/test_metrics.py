@@ -58,3 +58,15 @@ def test_split_loss_does_not_depend_on_torch_threads():
     finally:
         torch.set_num_threads(n)
     assert len(seen) == 1
+
+
+def test_one_mean_sd_and_one_plus_minus():
+    """stats.mean_sd and stats.pm are the only ones: one value has no sd (not a 0 that looks
+    measured), and every table formats ± the same way."""
+    from lecun1989.stats import mean_sd, pm
+    assert mean_sd([]) == (None, None) and mean_sd([0.25, None]) == (0.25, None)
+    m, sd = mean_sd([0.1, 0.3])
+    assert abs(m - 0.2) < 1e-12 and abs(sd - 0.1414213562373095) < 1e-12
+    assert pm(None, None) == "-" and pm(0.1, None, pct=True) == "10.00%"
+    assert pm(0.1, 0.02, pct=True) == "10.00 ± 2.00%" and pm(0.121, 0.01, pct=True, digits=1) == "12.1 ± 1.0%"
+    assert pm(6.2e-3, 1.5e-3, sci=True) == "6.20e-03 ± 1.5e-03"

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from lecun1989 import report, train
+from lecun1989 import figures, report, train
 from lecun1989.config import Config
 from lecun1989.model import Net1989, NetConfig
 
@@ -100,7 +100,7 @@ def _self_contained(html_text: str) -> None:
 
 # -- the numbers -------------------------------------------------------------------------------
 def test_confusion_counts():
-    m = report.confusion(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]))
+    m = figures.confusion(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]))
     assert m.sum() == 4 and m[0, 0] == 1 and m[0, 1] == 1 and m[2, 1] == 1 and np.trace(m) == 2
 
 
@@ -108,7 +108,7 @@ def test_confusion_counts():
 def test_hidden_layers_are_the_forward_pass(activation):
     net = Net1989(NetConfig(activation=activation, dropout=0.25), seed=3)
     x = torch.rand(5, 1, 16, 16) * 2 - 1
-    h1, h2, out = report.hidden_layers(net, x)
+    h1, h2, out = figures.hidden_layers(net, x)
     assert h1.shape == (5, 12, 8, 8) and h2.shape == (5, 12, 4, 4)
     net.eval()
     with torch.no_grad():

@@ -1,4 +1,4 @@
-"""Nothing a user can do gets a traceback, loses a result or trains twice (issue 14).
+"""Nothing a user can do gets a traceback, loses a result or trains twice.
 
 One test (or a few) per case of the issue's table, then the newcomer's friction. Runs are tiny
 (100-200 training digits, 1-2 passes, the reference engine). Read-only places and full disks
@@ -9,6 +9,7 @@ where a folder is expected needs no simulation.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import io
 import json
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lecun1989 import ladder, store, train
+from lecun1989 import ladder, results, store, train
 from lecun1989.cli import main
 from lecun1989.config import Config, Preset
 
@@ -263,11 +264,11 @@ def test_report_says_on_the_terminal_what_it_could_not_draw(capsys, tmp_path, fi
 
 # -- an interrupted train -----------------------------------------------------------------------
 def test_ctrl_c_of_train_leaves_no_run_folder_and_says_so_once(capsys, tmp_path, monkeypatch):
-    from lecun1989 import repro
+    from lecun1989 import commands
 
     def stop(p, tr, te):
         raise KeyboardInterrupt
-    monkeypatch.setattr(repro, "print_pass", stop)
+    monkeypatch.setattr(commands, "print_pass", stop)
     out = tmp_path / "run"
     code, _, err = cli(capsys, "train", *TINY, "--out", str(out))
     assert code == 130
@@ -376,9 +377,10 @@ def test_a_claim_whose_process_died_is_taken_over(tmp_path):
 
 # -- data ---------------------------------------------------------------------------------------
 def test_a_folder_where_a_data_file_should_be(capsys, tmp_path, monkeypatch):
-    from lecun1989 import data
+    from lecun1989 import data, datasets
     (tmp_path / "usps" / "zip.train.gz").mkdir(parents=True)
-    monkeypatch.setattr(data, "USPS_MIRRORS", ((tmp_path / "no-mirror").as_uri() + "/",))
+    no_mirror = ((tmp_path / "no-mirror").as_uri() + "/",)
+    monkeypatch.setitem(datasets.REGISTRY, "usps", dataclasses.replace(datasets.REGISTRY["usps"], mirrors=no_mirror))
     with pytest.raises(data.DataError, match="zip.train.gz: a folder where the data file"):
         data.load_dataset("usps", tmp_path)
     code, stdout, _ = cli(capsys, "data", "verify", "--data-root", str(tmp_path))
@@ -472,7 +474,7 @@ def test_terminal_ladder_table_is_compact_and_results_md_indexes_the_runs(capsys
     rows = [{"step": "l6b@57", "preset": "l6b", "n": 3, "test_misses_mean": 101.2, "test_misses_min": 95, "test_misses_max": 110,
              "delta_misses": -12.4, "delta_ci95": [-20.1, -4.7], "base": "l5b", "larger_than_noise": True,
              "diverged": 2, "diverged_at": [3, 5], "missing": 0}]
-    lines = ladder.compact_table_lines(rows, 5)
+    lines = results.compact_table_lines(rows, 5)
     assert all(len(line) <= 80 for line in lines) and "-12.4 ± 7.7" in lines[2] and "3/5" in lines[2]
     assert lines[-1] == "l6b@57: of 5 seeds, 2 diverged (at pass 3, 5)"
     md = (finished_ladder / "results.md").read_text()
@@ -501,9 +503,9 @@ def test_progress_covers_the_whole_ladder(tmp_path):
 
 
 def test_repro_mean_row_has_every_cell(capsys, monkeypatch):
-    from lecun1989 import repro
+    from lecun1989 import commands
     cfg = Config(train_size=100, passes=1)
-    assert repro.repro_seeds(cfg, (1, 2), engine="torch", jobs=1) == 0
+    assert commands.repro_seeds(cfg, (1, 2), engine="torch", jobs=1) == 0
     out = capsys.readouterr().out
     header = [line for line in out.splitlines() if "train error" in line and line.startswith("|")][0]
     mean = [line for line in out.splitlines() if line.startswith("| mean ± sd over 2 seeds")][0]
@@ -541,3 +543,29 @@ def test_skipped_real_data_tests_are_counted_in_one_line():
     t = Terminal([Report("Chromium not found")])
     conftest.pytest_terminal_summary(t)
     assert t.lines == []
+
+
+# -- one reader of run folders -------------------------------------------------------------------
+def test_a_metrics_line_cut_short_is_damage_for_every_reader(tmp_path):
+    """store.read_run is the one reader (the ladder's and the report's go through it): a line cut
+    short is a CorruptFileError naming the file and line, never a run read as shorter than it was."""
+    from lecun1989 import report
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({**Config(passes=2).to_dict(), "engine": "fast"}))
+    (d / "status.json").write_text(json.dumps({"status": "done", "seed": 1337}))
+    whole = '{"pass": 1, "split": "train", "error": 0.1, "loss": 0.2, "misses": 1, "n": 10}\n'
+    (d / "metrics.jsonl").write_text(whole + whole[:30])
+    for read in (store.read_run, ladder.read_run, report.read_run):
+        with pytest.raises(store.CorruptFileError, match=r"metrics\.jsonl:2: not valid JSON.*cut short"):
+            read(d)
+    (d / "metrics.jsonl").write_text(whole)
+    files = store.read_run(d)
+    assert files.config["passes"] == 2 and files.status["status"] == "done" and len(files.records) == 1
+    (d / "status.json").unlink()
+    assert store.read_run(d).status is None and len(report.read_run(d).records) == 1
+    with pytest.raises(store.CorruptFileError, match="status.json: missing"):
+        ladder.read_run(d)
+    (d / "config.json").write_text("[1, 2]")
+    with pytest.raises(store.CorruptFileError, match="config.json: not a JSON object"):
+        store.read_run(d)

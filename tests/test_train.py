@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from lecun1989 import store
 from lecun1989 import train as T
 from lecun1989.config import Config, ConfigError
 from lecun1989.model import Net1989
@@ -54,7 +55,7 @@ def test_golden_two_passes_match_the_anchor_log(mnist1989, reference_log, tmp_pa
     assert cfg["passes"] == 2 and cfg["engine"] == "torch" and cfg["rng"] == rng
     recs = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(r["pass"], r["split"]) for r in recs] == [(1, "train"), (1, "test"), (2, "train"), (2, "test")]
-    model, cfg2 = T.load_checkpoint(tmp_path / "checkpoint.pt")
+    model, cfg2 = store.load_checkpoint(tmp_path / "checkpoint.pt")
     assert cfg2 == Config(passes=2, rng=rng)
     assert not model.training
     out = model(mnist1989.test.x)

@@ -226,7 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     dsub.required = True
     q = dsub.add_parser("list", help="what is available and where it is")
     _add_common(q)
-    q = dsub.add_parser("fetch", help="download (if needed) and verify a data set")
+    from .datasets import REGISTRY
+    q = dsub.add_parser("fetch", help="download (if needed) and verify a data set",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="data sets (src/lecun1989/datasets.py):\n"
+                        + "\n".join(f"  {d.name:<22s} {d.help}" for d in REGISTRY.values()))
     q.add_argument("name", choices=DATASETS)
     _add_common(q)
     q = dsub.add_parser("verify", help="check every present file against its checksum")
@@ -281,7 +285,8 @@ class _StdoutHandler(logging.StreamHandler):
 
 
 def _needs_root(cfgs: list[Config]) -> bool:
-    return any(c.data in ("usps", "mnist") for c in cfgs)
+    from .datasets import get
+    return any(get(c.data).downloaded for c in cfgs)
 
 
 def _check(args: argparse.Namespace) -> dict:
@@ -341,26 +346,26 @@ def _usage_error(args: argparse.Namespace, message: str):
 def _run(args: argparse.Namespace, plan: dict) -> int:
     seeds = plan.get("seeds")
     if args.command == "repro" and len(seeds) > 1:
-        from .repro import repro_seeds
+        from .commands import repro_seeds
         return repro_seeds(plan["cfg"], seeds, engine=args.engine, jobs=args.jobs, data_root=args.data_root,
                            out=args.out)
     if args.command == "repro":
-        from .repro import repro
+        from .commands import repro
         return repro(plan["cfg"].with_overrides(seed=seeds[0]), engine=args.engine, data_root=args.data_root,
                      out=args.out)
     if args.command == "train" and len(seeds) > 1:
-        from .repro import train_seeds
+        from .commands import train_seeds
         return train_seeds(plan["cfg"], seeds, engine=args.engine, jobs=args.jobs, data_root=args.data_root,
                            out=plan["out"])
     if args.command == "train":
-        from .repro import train_one
+        from .commands import train_one
         return train_one(plan["cfg"], engine=args.engine, data_root=args.data_root, out=plan["out"])
     if args.command == "ladder":
-        from .repro import ladder_command
+        from .commands import ladder_command
         return ladder_command(args.name, steps=plan["steps"], seeds=seeds, engine=args.engine, jobs=args.jobs,
                               data_root=args.data_root, out=plan["out"], override=plan["override"])
     if args.command == "data":
-        from .repro import data_command
+        from .commands import data_command
         return data_command(args.data_command, getattr(args, "name", None), args.data_root)
     if args.command == "report":
         from .report import report_command

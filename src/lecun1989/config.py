@@ -27,8 +27,9 @@ MSE_NORMS = ("mean", "half-sum", "sum")
 # (For plain SGD a factor is a rescaled lr; for sdlm, eps / (mu + c h) c g = eps / (mu / c + h) g:
 # a rescaled mu.)
 MSE_FACTOR = {"mean": 2.0 / 10, "half-sum": 1.0, "sum": 2.0}
+from .datasets import NAMES as DATASETS  # noqa: E402  (plain Python, no torch)
 from .geometry import H2_SCHEMES, INITS, SCALED_TANH_A  # noqa: E402  (plain Python, no torch)
-DATASETS = ("mnist1989", "mnist1989-test-first", "usps", "mnist")
+from .published import LADDER  # noqa: E402  (plain Python, no torch)
 ENGINES = ("fast", "torch")
 RNGS = ("ours", "anchor")
 
@@ -64,7 +65,8 @@ class Config:
     sdlm_mu: float = 0.02            # mu, LeCun et al. 1998 (LeNet-5)
     sdlm_sample: int = 500           # examples for the Hessian-diagonal estimate before each pass
     sdlm_running: float = 0.0        # > 0: also keep h as a running average, h <- (1-g) h + g h_example
-    # what the paper leaves unsaid (docs/paper.md; issue 16): each default is today's reading
+    # what the paper leaves unsaid (docs/paper.md): each default is the anchor's reading, so that
+    # a0 stays the anchor's run; `lecun1989 hunt` searches the alternatives
     h2_scheme: str = "anchor"        # H2 connection table: anchor (blocks) | lenet5 (C3-style) | random (h2_seed)
     h2_seed: int = 0                 # the seed of the random H2 table
     target: float = 1.0              # tanh head: targets +target for the class, -target elsewhere
@@ -186,8 +188,9 @@ def lenet5_factor(pass_index: int) -> float:
 # Presets: the published modernisation ladders (docs/reference.md), one named step each
 # =============================================================================================
 # Each step is a small override of the step it builds on (`base`), with a one-line reason. The
-# published figures are those of docs/reference.md: the anchor's table for a*, the learner's for l*,
-# the anchor's rows 5 and 6 for d*, the 1989 paper's own (on its USPS digits) for every p*.
+# published figures are published.LADDER's (docs/reference.md): the anchor's table for a*, the
+# learner's for l*, the anchor's rows 5 and 6 for d*, the 1989 paper's own (on its USPS digits) for
+# every p*.
 # A step's seed is the anchor's 1337; a ladder replaces it.
 
 LADDER_NAMES = ("anchor", "learner", "data", "paper")
@@ -220,50 +223,18 @@ class Preset:
         return dict(pub) if pub.get("pass", self.config.passes) == pass_number else {}
 
 
-def _pub(source: str, train: str, test: str, misses: int, pass_number: int | None = None, **extra) -> dict:
-    d = {"source": source, "train": train, "test": test, "test_misses": misses}
-    if pass_number is not None:
-        d["pass"] = pass_number
-    return {**d, **extra}
-
-
-def _fig(train: str, test: str, misses: int) -> dict:
-    return {"train": train, "test": test, "test_misses": misses}
-
-
-# The 1989 paper's results after 23 passes (docs/reference.md, "The paper"): errors and misses, the
-# MSE (mean over the 10 outputs, as metrics.py's `loss` of the tanh head) and the share of test
-# digits rejected for 1% error on the rest. The same figures stand beside every p* step.
-PAPER_1989 = {"source": "paper", "train": "0.14% (10)", "test": "5.00% (102)", "test_misses": 102,
-              "train_misses": 10, "train_mse": 2.5e-3, "test_mse": 1.8e-2, "reject_1pct": 0.121}
-
-
-# Further published single runs of a step, beside each preset's own published figure
-# (docs/reference.md), placed among our seeds by the ladder: (step, pass, who, true test misses,
-# printed misses if different, note). True counts are round(error% x 2007).
-OTHER_RUNS: tuple[tuple[str, int, str, int, int | None, str], ...] = (
-    ("a0", 23, "anchor script on this kind of machine (torch 2.13)", 76, None, "reference/anchor-repro-train-first.log"),
-    ("a0", 23, "anchor script rerun by others (torch 1.11)", 71, None, "3.54%"),
-    ("a0", 23, "MLX port", 67, None, "3.34%; assumes the anchor's train-first data"),
-    ("a0", 23, "C++ port", 97, None, "4.83%; assumes the anchor's train-first data"),
-    ("l0", 23, "anchor script on this kind of machine, test-first (torch 2.13)", 84, None, ""),
-    ("a4", 80, "anchor modern script on this kind of machine (torch 2.13)", 39, 38,
-     "1.94%; reference/anchor-modern-train-first-80.log"),
-    ("a4", 80, "anchor modern script rerun by others (torch 1.11)", 40, 39, "1.99%"),
-    ("l6b", 57, "anchor modern script on this kind of machine, test-first (torch 2.13)", 45, 44,
-     "2.24%; reference/anchor-modern-test-first-80.log"),
-    ("l6b", 71, "anchor modern script on this kind of machine, test-first (torch 2.13)", 34, 33, "1.69%"),
-    ("l6b", 80, "anchor modern script on this kind of machine, test-first (torch 2.13)", 34, 33, "1.69%"),
-    ("l6b", 80, "course notebook (test-first, eval loss fixed)", 42, None, "2.09%"),
-)
-
-
 # p4: the best validated reading of what the paper leaves unsaid - trial 104 of `lecun1989 hunt`
 # (docs/paper.md, "The hunt"; docs/data/hunt/confirm.json: 1.94% mean validation error over its 3
 # search and 5 fresh seeds, against 2.90% for p2's reading on the fresh seeds), rounded to 3
 # significant digits. Chosen on the last 1000 USPS training digits; zip.test was not read.
 HUNT_P4 = dict(h2_scheme="lenet5", target=1.48, lr=5.22e-5, schedule="constant", sdlm_mu=3.65e-3,
                sdlm_sample=500, sdlm_running=0.001, init="fanin")
+
+
+def _step(name: str, ladder: str, change: str, why: str, cfg: Config, report_passes: tuple[int, ...],
+          base: str = "") -> Preset:
+    """A ladder step with its published figures (published.LADDER)."""
+    return Preset(name, ladder, change, why, cfg, report_passes, LADDER[name], base)
 
 
 def _presets() -> dict[str, Preset]:
@@ -294,73 +265,50 @@ def _presets() -> dict[str, Preset]:
     p3 = p0.with_overrides(**paper_opt)
     p4 = p2.with_overrides(**HUNT_P4)
     A, L, D, P = "anchor", "learner", "data", "paper"
-    star = {"note": "misses as published; train figure on a different split size"}
     steps = [
-        Preset("a0", A, "1989 baseline: tanh, tanh head + MSE, SGD lr 0.03",
-               "the paper's net and loss as the anchor reproduces them", a0, (23,),
-               _pub(A, "0.62% (45)", "4.09% (82)", 82)),
-        Preset("a1", A, "linear head + softmax cross-entropy, SGD lr 0.01",
-               "a classifier's loss instead of regression onto +-1", a1, (23,),
-               _pub(A, "0.00% (0)", "4.38% (87)", 87), base="a0"),
-        Preset("a2", A, "AdamW lr 3e-4, linear decay to 1e-4, 46 passes",
-               "an adaptive optimizer and a decaying rate, trained twice as long", a2, (46,),
-               _pub(A, "0.00% (0)", "3.59% (72)", 72), base="a1"),
-        Preset("a3", A, "+ shift augmentation (1 px in x and y), 60 passes",
-               "more varied training digits against overfitting", a3, (60,),
-               _pub(A, "1.70% (123)", "2.19% (43)", 43), base="a2"),
-        Preset("a4", A, "+ dropout 0.25 before H3, tanh -> ReLU, 80 passes",
-               "the anchor's 'modern' run: regularise and use non-saturating units", a4, (80,),
-               _pub(A, "1.47% (106)", "1.59% (32)", 32), base="a3"),
-        Preset("l0", L, "baseline on the learner's data order (a0 on mnist1989-test-first)",
-               "the anchor script on this order gives the learner's baseline misses", l0, (23,),
-               _pub(L, "0.60% (44)", "4.19% (84)", 84), base="a0"),
-        Preset("l1", L, "tanh -> ReLU in hidden layers (output keeps tanh + MSE)",
-               "non-saturating hidden units", l1, (23,),
-               _pub(L, "0.93% (67)", "3.84% (77)", 77), base="l0"),
-        Preset("l2", L, "SGD -> AdamW lr 3e-4, linear head + cross-entropy",
-               "the learner ran the anchor's modern script, which has that head", l2, (23,),
-               _pub(L, "0.45% (32)", "3.94% (79)", 79), base="l1"),
-        Preset("l3", L, "lr decayed linearly 3e-4 -> 1e-4",
-               "smaller steps late in training settle the weights", l3, (23,),
-               _pub(L, "0.14% (10)", "3.24% (64)", 64), base="l2"),
-        Preset("l4", L, "l3 + dropout 0.25 before H3",
-               "regularise the 192 -> 30 layer, the one with most weights", l4, (23,),
-               _pub(L, "0.60% (44)", "3.44% (69)", 69), base="l3"),
-        Preset("l5", L, "l3 + shift augmentation (no dropout)",
-               "more varied training digits against overfitting", l5, (23,),
-               _pub(L, "1.98% (143)", "2.69% (53)", 53), base="l3"),
-        Preset("l5b", L, "l5 + dropout 0.25",
-               "both regularisers together", l5b, (23,),
-               _pub(L, "2.43% (177)", "2.49% (49)", 49), base="l5"),
-        Preset("l6a", L, "l0 for 80 passes",
-               "does the weak 1989 model improve with more passes?", l6a, (23, 57, 80),
-               {"source": L, "by_pass": {57: _fig("0.45% (32)", "3.94% (79)", 79)}}, base="l0"),
-        Preset("l6b", L, "l5b for 80 passes (schedule over 80)",
-               "does the regularised model improve with more passes?", l6b, (23, 57, 71, 80),
-               {"source": L, "by_pass": {57: _fig("1.62% (118)", "1.84% (37)", 37),
-                                         71: _fig("1.39% (100)", "1.59% (32)", 32)}}, base="l5b"),
-        Preset("d5", D, "a4 on a seeded 50,000 MNIST training digits, 80 passes",
-               "how much does seven times more data give the modern recipe?", d5, (80,),
-               _pub(A, "1.07% (31)", "1.25% (24)", 24, **star), base="a4"),
-        Preset("d6", D, "a0 on the same 50,000 digits, 100 passes",
-               "how much does more data give the 1989 recipe?", d6, (100,),
-               _pub(A, "2.03% (60)", "2.74% (54)", 54, **star), base="a0"),
-        Preset("p0", P, "the anchor's 1989 run on mnist1989 (= a0)",
-               "the starting point: the paper's net, MSE on +-1, plain SGD, on simulated digits", p0, (23,),
-               dict(PAPER_1989)),
-        Preset("p1", P, "p0 on usps (the ESL zip-code digits: 7291 / 2007)",
-               "the paper's own split of the real zip-code digits instead of downsampled MNIST", p1, (23,),
-               dict(PAPER_1989), base="p0"),
-        Preset("p2", P, "p1 + scaled tanh + sdlm (eps 3e-4, mu 0.02)",
-               "the paper's units and its diagonal-Hessian Newton method", p2, (23,),
-               dict(PAPER_1989), base="p1"),
-        Preset("p3", P, "p0 + scaled tanh + sdlm (p2 on mnist1989)",
-               "the paper's method on the simulated digits: data and method effects apart", p3, (23,),
-               dict(PAPER_1989), base="p0"),
-        Preset("p4", P, "p2 + the hunt's reading of the unknowns (lenet5 H2 table, targets +-1.48, "
-               "eps 5.22e-5, mu 3.65e-3, running 0.001, init 2.4/F)",
-               "the paper's unknowns chosen on validation digits only (lecun1989 hunt)", p4, (23,),
-               dict(PAPER_1989), base="p2"),
+        _step("a0", A, "1989 baseline: tanh, tanh head + MSE, SGD lr 0.03",
+              "the paper's net and loss as the anchor reproduces them", a0, (23,)),
+        _step("a1", A, "linear head + softmax cross-entropy, SGD lr 0.01",
+              "a classifier's loss instead of regression onto +-1", a1, (23,), base="a0"),
+        _step("a2", A, "AdamW lr 3e-4, linear decay to 1e-4, 46 passes",
+              "an adaptive optimizer and a decaying rate, trained twice as long", a2, (46,), base="a1"),
+        _step("a3", A, "+ shift augmentation (1 px in x and y), 60 passes",
+              "more varied training digits against overfitting", a3, (60,), base="a2"),
+        _step("a4", A, "+ dropout 0.25 before H3, tanh -> ReLU, 80 passes",
+              "the anchor's 'modern' run: regularise and use non-saturating units", a4, (80,), base="a3"),
+        _step("l0", L, "baseline on the learner's data order (a0 on mnist1989-test-first)",
+              "the anchor script on this order gives the learner's baseline misses", l0, (23,), base="a0"),
+        _step("l1", L, "tanh -> ReLU in hidden layers (output keeps tanh + MSE)",
+              "non-saturating hidden units", l1, (23,), base="l0"),
+        _step("l2", L, "SGD -> AdamW lr 3e-4, linear head + cross-entropy",
+              "the learner ran the anchor's modern script, which has that head", l2, (23,), base="l1"),
+        _step("l3", L, "lr decayed linearly 3e-4 -> 1e-4",
+              "smaller steps late in training settle the weights", l3, (23,), base="l2"),
+        _step("l4", L, "l3 + dropout 0.25 before H3",
+              "regularise the 192 -> 30 layer, the one with most weights", l4, (23,), base="l3"),
+        _step("l5", L, "l3 + shift augmentation (no dropout)",
+              "more varied training digits against overfitting", l5, (23,), base="l3"),
+        _step("l5b", L, "l5 + dropout 0.25",
+              "both regularisers together", l5b, (23,), base="l5"),
+        _step("l6a", L, "l0 for 80 passes",
+              "does the weak 1989 model improve with more passes?", l6a, (23, 57, 80), base="l0"),
+        _step("l6b", L, "l5b for 80 passes (schedule over 80)",
+              "does the regularised model improve with more passes?", l6b, (23, 57, 71, 80), base="l5b"),
+        _step("d5", D, "a4 on a seeded 50,000 MNIST training digits, 80 passes",
+              "how much does seven times more data give the modern recipe?", d5, (80,), base="a4"),
+        _step("d6", D, "a0 on the same 50,000 digits, 100 passes",
+              "how much does more data give the 1989 recipe?", d6, (100,), base="a0"),
+        _step("p0", P, "the anchor's 1989 run on mnist1989 (= a0)",
+              "the starting point: the paper's net, MSE on +-1, plain SGD, on simulated digits", p0, (23,)),
+        _step("p1", P, "p0 on usps (the ESL zip-code digits: 7291 / 2007)",
+              "the paper's own split of the real zip-code digits instead of downsampled MNIST", p1, (23,), base="p0"),
+        _step("p2", P, "p1 + scaled tanh + sdlm (eps 3e-4, mu 0.02)",
+              "the paper's units and its diagonal-Hessian Newton method", p2, (23,), base="p1"),
+        _step("p3", P, "p0 + scaled tanh + sdlm (p2 on mnist1989)",
+              "the paper's method on the simulated digits: data and method effects apart", p3, (23,), base="p0"),
+        _step("p4", P, "p2 + the hunt's reading of the unknowns (lenet5 H2 table, targets +-1.48, "
+              "eps 5.22e-5, mu 3.65e-3, running 0.001, init 2.4/F)",
+              "the paper's unknowns chosen on validation digits only (lecun1989 hunt)", p4, (23,), base="p2"),
     ]
     return {p.name: p for p in steps}
 

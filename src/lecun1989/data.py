@@ -5,7 +5,8 @@ Every data set comes out as a `Dataset` of two `Split`s holding float32 images (
 to Handwritten Zip Code Recognition", Neural Computation 1(4):541-551): 16x16 grey levels
 scaled to [-1, 1], 7291 training and 2007 test digits.
 
-Data sets (`DATASET_NAMES`):
+Data sets (`DATASET_NAMES`; each one's facts, files, mirrors and checksums are its entry in
+datasets.py):
 
 - ``mnist1989`` (default): the anchor reproduction's simulated 1989 set (docs/reference.md, "The
   anchor reproduction"). Legacy numpy seed 1337; 7291 of the 60,000 MNIST training digits
@@ -22,12 +23,15 @@ Data sets (`DATASET_NAMES`):
   the float values in the files. The closest public copy of the paper's own data.
 - ``mnist``: full MNIST (60,000 training digits, or a seeded subset), tested on the 2007
   ``mnist1989`` test digits so that results compare with the other sets.
+- ``fashion-mnist``: Fashion-MNIST's IDX files (clothing, not digits) through the same 28x28 ->
+  16x16 conversion, tested on all 10,000 test images: the same reader as ``mnist``, one registry
+  entry.
 
 MNIST: Y. LeCun, C. Cortes, C. J. C. Burges, licence CC BY-SA 3.0. The embedded file is a
 selection of MNIST images and carries the same licence.
 
 Files live under a data root (`data_root`): ``root/mnist/<IDX files>`` and
-``root/usps/zip.{train,test}.gz``. Missing files are downloaded from the mirrors below (tried
+``root/usps/zip.{train,test}.gz``. Missing files are downloaded from the entry's mirrors (tried
 in turn, into a temporary file in the destination folder, checked, then renamed into place);
 a file already in the cache is checked before its first use in a process. Every problem with a
 file is reported as one `DataError` naming the file (and the line or byte offset), never as a
@@ -36,18 +40,10 @@ numpy or gzip traceback.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import http.client
 import io
-import logging
 import lzma
 import os
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
-import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -57,15 +53,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-log = logging.getLogger(__name__)
+from . import datasets
+from .datasets import DataSet
+from .downloads import (DataError, FileSpec, data_root, download_file, ensure, files_of, gunzip, locate, read_bytes,
+                        reason, root_source, stat_key, verify_blob, verify_file)
 
-DATASET_NAMES = ("mnist1989", "mnist1989-test-first", "usps", "mnist")
+DATASET_NAMES = datasets.NAMES
 
 # -- sizes (the paper's split, MNIST's split, image sides) -----------------------------------
-PAPER_TRAIN = 7291            # LeCun et al. 1989: 7291 training digits
-PAPER_TEST = 2007             # ... and 2007 test digits
-MNIST_TRAIN = 60_000
-MNIST_TEST = 10_000
+PAPER_TRAIN = datasets.PAPER_TRAIN   # LeCun et al. 1989: 7291 training digits
+PAPER_TEST = datasets.PAPER_TEST     # ... and 2007 test digits
+MNIST_TRAIN = datasets.IDX_TRAIN     # the IDX files: 60,000 training images
+MNIST_TEST = datasets.IDX_TEST       # ... and 10,000 test images
 MNIST_SIDE = 28               # MNIST images are 28x28 uint8
 SIDE = 16                     # the paper's input is 16x16
 USPS_FIELDS = 1 + SIDE * SIDE  # a USPS line: the digit, then 256 grey values
@@ -79,32 +78,7 @@ IDX_LABELS_MAGIC = 2049
 IDX_IMAGES_HEADER = 4 * (1 + 3)   # magic + count, rows, cols
 IDX_LABELS_HEADER = 4 * (1 + 1)   # magic + count
 
-# -- sources and checksums (docs/reference.md, "Data files") --------------------------------------
-MNIST_MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
-)
-USPS_MIRRORS = ("https://hastie.su.domains/ElemStatLearn/datasets/",)
-
-# MD5 of the official .gz files, as a download from the mirrors gives them.
-MNIST_GZ_MD5 = {
-    "train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
-}
-# MD5 of the decompressed files. A .gz is also accepted when its *content* has this MD5:
-# re-compressed copies (other gzip settings, no stored name or time) hold the same data.
-MNIST_RAW_MD5 = {
-    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-}
-USPS_SHA256 = {
-    "zip.train.gz": "66ebf231ab51f2cf6ac1a892d0f98ccffee1079d7a5db638c1f11f366046ca16",
-    "zip.test.gz": "8dacc3c6e136af6c3488de9e5113a7daf140c8c2f1f0b61c54ee02f03f1a962f",
-}
+# Sources and checksums of the downloaded sets: their entries in datasets.py.
 
 # The embedded selection of MNIST images (see build_embedded_bytes for the format).
 EMBEDDED_FILE = "mnist1989.bin.xz"
@@ -115,14 +89,6 @@ EMBEDDED_PAYLOAD_SHA256 = "514a4fe71e8415d03cc71988781c9c5cd6ff4e9f68dc5b4664281
 # xz preset 2: 2.48 MB, ~1.5 s to build here; preset 9 saves only 10% for 7x the time, and the
 # test suite rebuilds the file to check it is reproducible.
 EMBEDDED_XZ_PRESET = 2
-
-DOWNLOAD_TIMEOUT = 60.0  # seconds per connection attempt
-
-
-class DataError(Exception):
-    """A data file is missing, corrupt or unexpected. The message is one line for the user,
-    naming the file (and the line or byte offset) and, where possible, how to fix it."""
-
 
 @dataclass(frozen=True)
 class Split:
@@ -140,229 +106,6 @@ class Dataset:
     test: Split
     normalisation: str  # "mnist" or "usps": how a raw image must be normalised for nets trained on it
     description: str    # one line: source, size
-
-
-# =============================================================================================
-# Where data lives
-# =============================================================================================
-
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data folder: `root` if given, else $LECUN1989_DATA, else the per-user cache folder
-    ($XDG_CACHE_HOME or ~/.cache)/lecun1989. Not created here."""
-    if root is not None and str(root) != "":
-        return Path(root).expanduser()
-    env = os.environ.get("LECUN1989_DATA")
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "lecun1989"
-
-
-@dataclass(frozen=True)
-class _FileSpec:
-    """One downloadable file: the data set it belongs to, its folder in the root, its name."""
-
-    dataset: str   # "mnist" or "usps"
-    filename: str  # name as downloaded (the .gz)
-
-    @property
-    def stem(self) -> str:
-        return self.filename[:-3] if self.filename.endswith(".gz") else self.filename
-
-    def urls(self) -> list[str]:
-        # Looked up at call time so tests can point the mirrors at file:// folders.
-        mirrors = MNIST_MIRRORS if self.dataset == "mnist" else USPS_MIRRORS
-        return [(m if m.endswith("/") else m + "/") + self.filename for m in mirrors]
-
-    def candidates(self, folder: Path) -> list[Path]:
-        """Accepted paths in `folder`, preferred first: the .gz, then (MNIST only) the
-        decompressed file."""
-        out = [folder / self.filename]
-        if self.dataset == "mnist":
-            out.append(folder / self.stem)
-        return out
-
-
-_MNIST_FILES = {
-    key: _FileSpec("mnist", f"{key}.gz")
-    for key in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-}
-_USPS_FILES = {key: _FileSpec("usps", f"zip.{key}.gz") for key in ("train", "test")}
-_FILES_OF = {"mnist": list(_MNIST_FILES.values()), "usps": list(_USPS_FILES.values())}
-
-
-def _root_source(root: str | os.PathLike | None) -> str | None:
-    """Who chose the data folder: "--data-root" (the `root` argument), "LECUN1989_DATA", or
-    None for the per-user cache folder (the only one lecun1989 creates itself)."""
-    if root is not None and str(root) != "":
-        return "--data-root"
-    if os.environ.get("LECUN1989_DATA"):
-        return "LECUN1989_DATA"
-    return None
-
-
-def _locate(spec: _FileSpec, folder: Path) -> Path | None:
-    """The file's path in `folder`, or None if absent. Something else than a file where the
-    file should be (a folder) is a DataError: it is not "missing", and must not be downloaded over."""
-    for path in spec.candidates(folder):
-        if path.is_file():
-            return path
-        if path.exists() or path.is_symlink():
-            what = "a folder" if path.is_dir() else "not a regular file"
-            raise DataError(f"{path}: {what} where the data file {path.name} should be; remove it "
-                            "(lecun1989 data fetch then downloads the file) or put the file there")
-    return None
-
-
-# =============================================================================================
-# Checksums (memoised per path, size and mtime: a file is checked once per process)
-# =============================================================================================
-
-_VERIFIED: set[tuple[str, int, int]] = set()
-
-
-def _stat_key(path: Path) -> tuple[str, int, int]:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
-
-
-def _gunzip(path: Path, blob: bytes) -> bytes:
-    """Decompress a .gz read from `path`; corrupt data -> DataError naming the file."""
-    try:
-        return gzip.decompress(blob)
-    except (OSError, EOFError, zlib.error, ValueError) as e:  # BadGzipFile is an OSError
-        raise DataError(f"{path}: not a valid gzip file ({_reason(e)}); delete it and fetch it "
-                        "again") from None
-
-
-def _checksum_ok(spec: _FileSpec, path: Path, blob: bytes, content: bytes | None = None) -> bool:
-    """True when the file's bytes match the published checksum (see MNIST_RAW_MD5 for .gz
-    copies re-compressed with other settings). `content` is the decompressed data if known."""
-    if spec.dataset == "usps":
-        return hashlib.sha256(blob).hexdigest() == USPS_SHA256[spec.filename]
-    if path.name.endswith(".gz"):
-        if hashlib.md5(blob).hexdigest() == MNIST_GZ_MD5[spec.stem]:
-            return True
-        if content is None:
-            try:
-                content = gzip.decompress(blob)
-            except (OSError, EOFError, zlib.error, ValueError):
-                return False
-    else:
-        content = blob
-    return hashlib.md5(content).hexdigest() == MNIST_RAW_MD5[spec.stem]
-
-
-def _mismatch(spec: _FileSpec, path: Path) -> DataError:
-    algo = "sha256" if spec.dataset == "usps" else "MD5"
-    return DataError(f"{path}: {algo} checksum mismatch (the file is corrupt or not the published "
-                     f"one); delete it and fetch it again (from {spec.urls()[0]})")
-
-
-def _verify_blob(spec: _FileSpec, path: Path, key: tuple[str, int, int], blob: bytes,
-                 content: bytes | None = None) -> None:
-    if key in _VERIFIED:
-        return
-    if not _checksum_ok(spec, path, blob, content):
-        raise _mismatch(spec, path)
-    _VERIFIED.add(key)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({_reason(e)})") from None
-
-
-def _verify_file(spec: _FileSpec, path: Path) -> None:
-    key = _stat_key(path)
-    if key not in _VERIFIED:
-        _verify_blob(spec, path, key, _read(path))
-
-
-def _reason(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
-
-
-# =============================================================================================
-# Downloads
-# =============================================================================================
-
-def _download(spec: _FileSpec, folder: Path, failures: list[str]) -> Path | None:
-    """Try each mirror in turn; returns the final path, or None (reasons appended to failures).
-
-    The data goes to a temporary file in `folder`, is checked, and only then renamed into
-    place, so an interrupted or wrong download never sits where a good file is expected."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        failures.append(f"cannot create {folder} ({_reason(e)})")
-        return None
-    final = folder / spec.filename
-    for url in spec.urls():
-        tmp: str | None = None
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=folder)
-            log.info("downloading %s -> %s", url, final)
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as r:
-                shutil.copyfileobj(r, out, 1 << 20)
-            blob = Path(tmp).read_bytes()
-            if not _checksum_ok(spec, final, blob):
-                log.warning("%s: checksum mismatch, download discarded", url)
-                failures.append(f"{url}: checksum mismatch, download discarded")
-                continue
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a data folder may be shared
-            os.replace(tmp, final)
-            tmp = None
-            _VERIFIED.add(_stat_key(final))
-            return final
-        except (OSError, http.client.HTTPException, ValueError) as e:  # URLError is an OSError
-            failures.append(f"{url}: {_reason(e)}")
-        finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-    return None
-
-
-def _ensure(dataset: str, folder: Path, download: bool, source: str | None = None) -> dict[str, Path]:
-    """Paths of every file of `dataset` ("mnist" or "usps") in `folder` (normally
-    root/<dataset>), downloading missing ones.
-    Missing files after that -> one DataError listing each file, its URLs and the folder.
-    source: who chose the root (_root_source); a root chosen by the user that does not exist
-    is an error (a typo), never created."""
-    found: dict[str, Path] = {}
-    missing: list[_FileSpec] = []
-    for spec in _FILES_OF[dataset]:
-        path = _locate(spec, folder)
-        if path is None:
-            missing.append(spec)
-        else:
-            found[spec.filename] = path
-    if missing and download and source is not None and not folder.parent.is_dir():
-        raise DataError(f"data folder {folder.parent} (from {source}) does not exist: check the path given "
-                        "with --data-root or LECUN1989_DATA, or create the folder first to download "
-                        f"'{dataset}' into it")
-    failures: list[str] = []
-    still: list[_FileSpec] = []
-    for spec in missing:
-        path = _download(spec, folder, failures) if download else None
-        if path is None:
-            still.append(spec)
-        else:
-            found[spec.filename] = path
-    if still:
-        files = "; ".join(f"{s.filename} (from {' or '.join(s.urls())})" for s in still)
-        how = ("download failed: " + "; ".join(failures) + ". ") if failures else (
-            "downloads are off. " if not download else "")
-        raise DataError(f"missing data for '{dataset}': {files}. {how}Put the file(s) in "
-                        f"{folder} (or choose another data folder with --data-root or LECUN1989_DATA)")
-    return found
 
 
 # =============================================================================================
@@ -416,13 +159,13 @@ def parse_idx(path: Path, data: bytes, magic: int, expected_count: int | None = 
     return arr
 
 
-def _load_idx(spec: _FileSpec, path: Path, magic: int, count: int) -> np.ndarray:
+def _load_idx(spec: FileSpec, path: Path, magic: int, count: int) -> np.ndarray:
     """Read, parse (structural checks first: they say more than a checksum), then verify."""
-    key = _stat_key(path)
-    blob = _read(path)
-    data = _gunzip(path, blob) if path.name.endswith(".gz") else blob
+    key = stat_key(path)
+    blob = read_bytes(path)
+    data = gunzip(path, blob) if path.name.endswith(".gz") else blob
     arr = parse_idx(path, data, magic, count)
-    _verify_blob(spec, path, key, blob, data)
+    verify_blob(spec, path, key, blob, data)
     return arr
 
 
@@ -430,17 +173,29 @@ def read_mnist(root: str | os.PathLike | None = None, *, download: bool = True
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The full MNIST arrays from `root`/mnist, checked: (train images (60000, 28, 28) uint8,
     train labels (60000,) uint8, test images (10000, 28, 28), test labels (10000,))."""
-    return _read_mnist_folder(data_root(root) / "mnist", download, _root_source(root))
+    return read_idx_set("mnist", root, download=download)
+
+
+def read_idx_set(name: str, root: str | os.PathLike | None = None, *, download: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The four checked arrays of IDX data set `name` (train images, train labels, test images,
+    test labels: 60,000 and 10,000 28x28 uint8 images) from its folder under `root`."""
+    return _read_idx_folder(name, data_root(root) / datasets.get(name).folder, download, root_source(root))
 
 
 def _read_mnist_folder(folder: Path, download: bool, source: str | None = None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    paths = _ensure("mnist", folder, download, source)
-    out = []
-    for split, count in (("train", MNIST_TRAIN), ("t10k", MNIST_TEST)):
-        for kind, magic in (("images-idx3", IDX_IMAGES_MAGIC), ("labels-idx1", IDX_LABELS_MAGIC)):
-            spec = _MNIST_FILES[f"{split}-{kind}-ubyte"]
-            out.append(_load_idx(spec, paths[spec.filename], magic, count))
+    return _read_idx_folder("mnist", folder, download, source)
+
+
+def _read_idx_folder(name: str, folder: Path, download: bool, source: str | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    paths = ensure(name, folder, download, source)
+    specs = files_of(name)         # train images, train labels, test images, test labels
+    magics = (IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC) * 2
+    counts = (MNIST_TRAIN, MNIST_TRAIN, MNIST_TEST, MNIST_TEST)
+    out = [_load_idx(spec, paths[spec.filename], magic, count)
+           for spec, magic, count in zip(specs, magics, counts)]
     return out[0], out[1], out[2], out[3]
 
 
@@ -492,10 +247,10 @@ def parse_usps(path: Path, text: str, expected_count: int | None = None
     return x, labels.astype(np.int64)
 
 
-def _load_usps_file(spec: _FileSpec, path: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
-    key = _stat_key(path)
-    blob = _read(path)
-    data = _gunzip(path, blob)
+def _load_usps_file(spec: FileSpec, path: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+    key = stat_key(path)
+    blob = read_bytes(path)
+    data = gunzip(path, blob)
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError as e:
@@ -503,7 +258,7 @@ def _load_usps_file(spec: _FileSpec, path: Path, count: int) -> tuple[np.ndarray
         raise DataError(f"{path}:{line}: not plain text (byte {data[e.start]:#04x} at offset "
                         f"{e.start} of the decompressed data)") from None
     out = parse_usps(path, text, count)
-    _verify_blob(spec, path, key, blob)
+    verify_blob(spec, path, key, blob)
     return out
 
 
@@ -588,12 +343,12 @@ def payload_sha256(blob: bytes) -> str:
 @lru_cache(maxsize=1)
 def _embedded_arrays() -> dict[str, np.ndarray]:
     path = embedded_path()
-    blob = _read(path)
+    blob = read_bytes(path)
     fix = "reinstall the package or rebuild it with scripts/build_embedded.py"
     try:
         payload = lzma.decompress(blob, format=lzma.FORMAT_XZ)
     except (lzma.LZMAError, EOFError, ValueError) as e:
-        raise DataError(f"{path}: corrupt embedded data ({_reason(e)}); {fix}") from None
+        raise DataError(f"{path}: corrupt embedded data ({reason(e)}); {fix}") from None
     if hashlib.sha256(payload).hexdigest() != EMBEDDED_PAYLOAD_SHA256:
         raise DataError(f"{path}: embedded data checksum mismatch (sha256 of the content); {fix}")
     if not payload.startswith(EMBEDDED_MAGIC):
@@ -607,7 +362,7 @@ def _embedded_arrays() -> dict[str, np.ndarray]:
             arrays[name] = np.load(buf, allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
             raise DataError(f"{path}: corrupt record {name} at byte offset {offset} of the "
-                            f"decompressed data ({_reason(e)}); {fix}") from None
+                            f"decompressed data ({reason(e)}); {fix}") from None
     for split, total in (("train", MNIST_TRAIN), ("test", MNIST_TEST)):
         index, images, labels = (arrays[f"{split}_{k}"] for k in ("index", "images", "labels"))
         k = index.shape[0]
@@ -641,78 +396,105 @@ def _split(images: np.ndarray, labels: np.ndarray) -> Split:
 # Public entry points
 # =============================================================================================
 
-_MNIST_CREDIT = "MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0)"
-_USPS_CREDIT = "USPS zip codes from The Elements of Statistical Learning (Hastie, Tibshirani, Friedman)"
-
-
-def _check_name(name: str) -> None:
-    if name not in DATASET_NAMES:
-        raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+def _entry(name: str) -> DataSet:
+    try:
+        return datasets.get(name)
+    except datasets.UnknownDataSet as e:
+        raise DataError(str(e)) from None
 
 
 def load_dataset(name: str = "mnist1989", root: str | os.PathLike | None = None, *,
                  train_size: int = 0, subset_seed: int = 1337, download: bool = True) -> Dataset:
-    """Load a data set by name (see DATASET_NAMES and the module docstring).
+    """Load a data set by name (its entry in datasets.py; see the module docstring).
 
-    `root` is the data folder (see data_root); mnist1989 and mnist1989-test-first are embedded
-    and ignore it. `train_size` (0 = all) applies to ``mnist`` only: the first N of
+    `root` is the data folder (see data_root); embedded sets (mnist1989, mnist1989-test-first)
+    ignore it. `train_size` (0 = all) applies to sets whose entry draws a seeded subset
+    (``subset="seeded"``: mnist, fashion-mnist): the first N of
     ``np.random.default_rng(subset_seed).permutation(60000)``; other sets ignore it (the trainer
     takes the first N itself). `download=False` never touches the network."""
-    _check_name(name)
-    if name in ("mnist1989", "mnist1989-test-first"):
-        test_first = name == "mnist1989-test-first"
-        tr_idx, te_idx = anchor_selection(test_first)
-        order = "test-first" if test_first else "train-first"
-        return Dataset(
-            name=name,
-            train=_split(*_embedded_split("train", tr_idx)),
-            test=_split(*_embedded_split("test", te_idx)),
-            normalisation="mnist",
-            description=(f"simulated 1989 set ({order}): {PAPER_TRAIN} train + {PAPER_TEST} test "
-                         f"digits of {_MNIST_CREDIT}, legacy numpy seed {ANCHOR_SEED}, bilinear "
-                         "28x28 -> 16x16"),
-        )
-    if name == "usps":
-        paths = _ensure("usps", data_root(root) / "usps", download, _root_source(root))
-        splits = []
-        for key, count in (("train", PAPER_TRAIN), ("test", PAPER_TEST)):
-            spec = _USPS_FILES[key]
-            x, y = _load_usps_file(spec, paths[spec.filename], count)
-            splits.append(Split(x=torch.from_numpy(x), y=torch.from_numpy(y)))
-        return Dataset(name=name, train=splits[0], test=splits[1], normalisation="usps",
-                       description=f"{_USPS_CREDIT}: {PAPER_TRAIN} train + {PAPER_TEST} test "
-                                   "digits, 16x16 grey values in [-1, 1]")
-    # name == "mnist"
-    if not (0 <= train_size <= MNIST_TRAIN):
-        raise DataError(f"train_size must be 0 (all) to {MNIST_TRAIN} for 'mnist', got {train_size}")
-    tr_x, tr_y, te_x, te_y = read_mnist(root, download=download)
+    ds = _entry(name)
+    if ds.loader == "embedded":
+        return _load_embedded(ds)
+    if ds.loader == "usps":
+        return _load_usps(ds, root, download)
+    if ds.loader == "idx":
+        return _load_idx_set(ds, root, train_size, subset_seed, download)
+    raise DataError(f"data set {name!r}: no reader for its loader {ds.loader!r} (datasets.LOADERS)")
+
+
+def _load_embedded(ds: DataSet) -> Dataset:
+    tr_idx, te_idx = anchor_selection(ds.test_first)
+    order = "test-first" if ds.test_first else "train-first"
+    return Dataset(
+        name=ds.name,
+        train=_split(*_embedded_split("train", tr_idx)),
+        test=_split(*_embedded_split("test", te_idx)),
+        normalisation=ds.normalisation,
+        description=(f"simulated 1989 set ({order}): {PAPER_TRAIN} train + {PAPER_TEST} test "
+                     f"digits of {ds.credit}, legacy numpy seed {ANCHOR_SEED}, bilinear "
+                     "28x28 -> 16x16"),
+    )
+
+
+def _load_usps(ds: DataSet, root, download: bool) -> Dataset:
+    paths = ensure(ds.name, data_root(root) / ds.folder, download, root_source(root))
+    splits = []
+    for spec, count in zip(files_of(ds.name), (ds.train_size, ds.test_size)):
+        x, y = _load_usps_file(spec, paths[spec.filename], count)
+        splits.append(Split(x=torch.from_numpy(x), y=torch.from_numpy(y)))
+    return Dataset(name=ds.name, train=splits[0], test=splits[1], normalisation=ds.normalisation,
+                   description=f"{ds.credit}: {ds.train_size} train + {ds.test_size} test "
+                               "digits, 16x16 grey values in [-1, 1]")
+
+
+def _load_idx_set(ds: DataSet, root, train_size: int, subset_seed: int, download: bool) -> Dataset:
+    if not ds.fits(train_size):
+        raise DataError(f"train_size must be 0 (all) to {ds.train_size} for '{ds.name}', got {train_size}")
+    tr_x, tr_y, te_x, te_y = _read_idx_folder(ds.name, data_root(root) / ds.folder, download, root_source(root))
     if train_size:
-        pick = np.random.default_rng(subset_seed).permutation(MNIST_TRAIN)[:train_size]
+        pick = np.random.default_rng(subset_seed).permutation(tr_x.shape[0])[:train_size]
         tr_x, tr_y = tr_x[pick], tr_y[pick]
         what = f"{train_size} train digits (subset seed {subset_seed})"
     else:
-        what = f"all {MNIST_TRAIN} train digits"
-    _, te_idx = anchor_selection(False)
-    return Dataset(name=name, train=_split(tr_x, tr_y), test=_split(te_x[te_idx], te_y[te_idx]),
-                   normalisation="mnist",
-                   description=f"{_MNIST_CREDIT}: {what} + the {PAPER_TEST} mnist1989 test digits, "
-                               "bilinear 28x28 -> 16x16")
+        what = f"all {tr_x.shape[0]} train digits"
+    if ds.test_pick == "mnist1989":
+        _, te_idx = anchor_selection(False)
+        te_x, te_y = te_x[te_idx], te_y[te_idx]
+        tested = f"the {PAPER_TEST} mnist1989 test digits"
+    else:
+        tested = f"all {te_x.shape[0]} test digits"
+    return Dataset(name=ds.name, train=_split(tr_x, tr_y), test=_split(te_x, te_y),
+                   normalisation=ds.normalisation,
+                   description=f"{ds.credit}: {what} + {tested}, bilinear 28x28 -> 16x16")
+
+
+def data_key(cfg) -> tuple[str, int]:
+    """What the data a run of `cfg` (a config.Config) loads depends on: the set, and the size of
+    a seeded subset (a cache of loaded data sets is keyed by it)."""
+    return cfg.data, datasets.get(cfg.data).loaded_train_size(cfg.train_size)
+
+
+def load_data(cfg, root: str | os.PathLike | None = None) -> Dataset:
+    """The data set a run of `cfg` trains on (a seeded subset drawn here when its entry says so;
+    the trainer takes the first `train_size` of the others)."""
+    name, train_size = data_key(cfg)
+    return load_dataset(name, root, train_size=train_size)
 
 
 def load_usps_train(root: str | os.PathLike | None = None, *, download: bool = False) -> Split:
     """The 7291 USPS training digits alone (zip.train.gz, checked as load_dataset checks it),
     without reading or needing zip.test.gz: for searches that must never see the test set
     (lecun1989.hunt)."""
-    spec = _USPS_FILES["train"]
-    folder = data_root(root) / "usps"
-    path = _locate(spec, folder)
+    spec = files_of("usps")[0]
+    folder = data_root(root) / datasets.get("usps").folder
+    path = locate(spec, folder)
     if path is None and download:
         failures: list[str] = []
-        path = _download(spec, folder, failures)
+        path = download_file(spec, folder, failures)
     if path is None:
         raise DataError(f"missing data for 'usps': {spec.filename} (from {' or '.join(spec.urls())}). "
                         f"Put the file in {folder} (or choose another data folder with LECUN1989_DATA)")
-    x, y = _load_usps_file(spec, path, PAPER_TRAIN)
+    x, y = _load_usps_file(spec, path, datasets.get("usps").train_size)
     return Split(x=torch.from_numpy(x), y=torch.from_numpy(y))
 
 
@@ -721,15 +503,15 @@ def fetch(name: str, root: str | os.PathLike | None = None) -> list[Path]:
 
     A file already present is checked, not replaced: a bad one raises DataError (delete it and
     fetch again). mnist1989 and mnist1989-test-first are embedded: the embedded file is checked."""
-    _check_name(name)
-    if name in ("mnist1989", "mnist1989-test-first"):
+    ds = _entry(name)
+    if not ds.downloaded:
         _embedded_arrays()
         return [embedded_path()]
-    paths = _ensure(name, data_root(root) / name, download=True, source=_root_source(root))
+    paths = ensure(name, data_root(root) / ds.folder, download=True, source=root_source(root))
     out = []
-    for spec in _FILES_OF[name]:
+    for spec in files_of(name):
         path = paths[spec.filename]
-        _verify_file(spec, path)
+        verify_file(spec, path)
         out.append(path)
     return out
 
@@ -740,7 +522,7 @@ def status(root: str | os.PathLike | None = None, *, verify: bool = True) -> lis
     base = data_root(root)
     rows: list[dict] = []
     for name in DATASET_NAMES:
-        if name in ("mnist1989", "mnist1989-test-first"):
+        if not datasets.get(name).downloaded:
             path = embedded_path()
             present = path.is_file()
             verified, note = None, "embedded in the package"
@@ -753,11 +535,11 @@ def status(root: str | os.PathLike | None = None, *, verify: bool = True) -> lis
             rows.append(dict(name=name, file=EMBEDDED_FILE, path=str(path), present=present,
                              verified=verified, url="", note=note))
             continue
-        for spec in _FILES_OF[name]:
-            folder = base / spec.dataset
+        for spec in files_of(name):
+            folder = base / spec.entry.folder
             verified = None
             try:
-                path = _locate(spec, folder)
+                path = locate(spec, folder)
             except DataError as e:          # something else than a file where the file should be
                 rows.append(dict(name=name, file=spec.filename, path=str(spec.candidates(folder)[0]),
                                  present=True, verified=False, url=spec.urls()[0], note=str(e)))
@@ -768,7 +550,7 @@ def status(root: str | os.PathLike | None = None, *, verify: bool = True) -> lis
                 note = "not checked (lecun1989 data verify checks it)"
                 if verify:
                     try:
-                        _verify_file(spec, path)
+                        verify_file(spec, path)
                         verified, note = True, "checksum ok"
                     except DataError as e:
                         verified, note = False, str(e)

@@ -260,7 +260,7 @@ def check_out(out: str | os.PathLike) -> Path:
 
 def write_page(path: Path, text: str) -> None:
     """Written to a temporary file beside `path`, then renamed: no half-written page."""
-    from .train import write_text
+    from .store import write_text
     try:
         write_text(path, text)
     except OSError as e:

@@ -1,4 +1,4 @@
-"""A validated search of what LeCun et al. 1989 leave unsaid (issue 16; docs/paper.md, "The hunt").
+"""A validated search of what LeCun et al. 1989 leave unsaid (docs/paper.md, "The hunt").
 
 The paper gives the net, the units (a scaled tanh), the optimizer's kind (a diagonal Newton
 method: `sdlm` here), 23 passes in constant order, one digit at a time, and its results on 7291
@@ -415,7 +415,7 @@ def ablate(out, params: dict, *, data_root=None, seeds=CONFIRM_SEEDS[:5], passes
 
 # -- summary and figures ---------------------------------------------------------------------------
 def _provenance() -> dict:
-    from .repro import provenance
+    from .store import provenance
     info = provenance()
     try:
         import optuna

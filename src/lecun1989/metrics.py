@@ -9,7 +9,6 @@ training example instead - a known bug not repeated here).
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -83,10 +82,6 @@ def rejection_at(outputs: torch.Tensor, labels: torch.Tensor, head: str, target:
     share, err = rejection_curve(outputs, labels, head)
     ok = (err <= target + 1e-12).nonzero()[0]
     return float(share[ok[0]]) if len(ok) else 1.0
-
-
-def is_finite(record: dict) -> bool:
-    return math.isfinite(record["loss"])
 
 
 def eval_line(split: str, rec: dict) -> str:

@@ -61,8 +61,10 @@ class ImageError(ValueError):
 
 
 def normalisation_of(data_name: str) -> str:
-    """'usps' or 'mnist': how a raw image is prepared for a net trained on `data_name`."""
-    return "usps" if data_name == "usps" else "mnist"
+    """'usps' or 'mnist': how a raw image is prepared for a net trained on `data_name` (its
+    entry in datasets.py says)."""
+    from .datasets import get
+    return get(data_name).normalisation
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -248,7 +250,7 @@ def prepare(path: str | os.PathLike, normalisation: str = "mnist") -> torch.Tens
 def load_model(spec: str) -> tuple[Net1989, "object"]:
     """'1989' | 'modern' | a checkpoint path | a run folder holding checkpoint.pt -> (net, Config)."""
     from .pretrained import PRETRAINED, load_pretrained_with_config
-    from .train import load_checkpoint
+    from .store import load_checkpoint
 
     if spec in PRETRAINED:
         return load_pretrained_with_config(spec)

@@ -7,7 +7,7 @@
 Both were trained on the embedded simulated 1989 set (mnist1989) by the project's own engine;
 `scripts/train_pretrained.py` retrains them from their presets and rewrites the files. Each net
 is two small files in ``_pretrained/``: ``<name>.pt``, a checkpoint in the package's one weight
-format ({"state_dict", "config"}, loadable with `train.load_checkpoint`), and ``<name>.json``,
+format ({"state_dict", "config"}, loadable with `store.load_checkpoint`), and ``<name>.json``,
 how it was made (preset, seed, engine, config and its hash, data set, versions, the sha256 of the
 .pt) and its figures: train and test error, misses and loss of the shipped weights evaluated by
 `model.Net1989` (tests/test_pretrained.py checks these against a fresh evaluation).
@@ -82,7 +82,7 @@ def load_pretrained(name: str = "modern") -> Net1989:
 
 
 def load_pretrained_with_config(name: str) -> tuple[Net1989, Config]:
-    from .train import load_checkpoint
+    from .store import load_checkpoint
     pt, _ = paths(name)
     meta = info(name)
     try:

@@ -20,8 +20,9 @@ curve, and the paper's headline is the share rejected for 1% error on the rest (
 The curve and the figure come from `metrics.rejection_curve` / `metrics.rejection_at`, the same
 code that writes `reject_1pct` into every run's metrics.
 
-Figures use matplotlib's Agg canvas directly (no pyplot, no global state, no display). Every file
-is written to a temporary name and renamed into place.
+The figures themselves are figures.py's (matplotlib's Agg canvas, no pyplot); this module reads
+the folders, re-evaluates the nets and lays out the page. Every file is written to a temporary
+name and renamed into place.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import io
 import json
 import math
 import sys
@@ -41,60 +41,21 @@ import torch
 
 from . import metrics
 from .config import Config
-from .model import H1_MAPS, H1_SIDE, H2_MAPS, H2_SIDE, IMAGE, KERNEL, Net1989
-from .store import CorruptFileError, OutputError, expected_passes, read_json, write_bytes, write_text
-from .train import load_checkpoint, load_data
+from .data import data_key, load_data
+from .figures import (confusion, fig_confusion, fig_curves_ladder, fig_curves_run, fig_feature_maps, fig_gallery,
+                      fig_kernels, fig_pass_bands, fig_rejection, fig_seed_misses, png_bytes)
+from .model import Net1989
+from .published import ANCHOR, PAPER
+from .stats import mean_sd, pm
+from .store import CorruptFileError, OutputError, expected_passes, load_checkpoint, read_json, write_bytes, write_text
+from .store import read_run as read_run_files
 
 REPORT_HTML = "report.html"
-TARGET_ERROR = 0.01                 # the paper's operating point: 1% error on the kept digits
-PAPER_REJECTION = 0.121             # "12.1% for 1% classification error" (USPS, LeCun et al. 1989)
 GALLERY_MAX = 600                   # an untrained run can miss most of 2007 digits: cap the grid
-GALLERY_COLS = 15
-DPI = 100
 
 
 class ReportError(Exception):
     """The folder is neither a run folder nor a ladder folder, or holds nothing to report."""
-
-
-# =============================================================================================
-# Numbers behind the figures
-# =============================================================================================
-
-def confusion(labels: torch.Tensor, preds: torch.Tensor, n: int = 10) -> np.ndarray:
-    """(n, n) counts: row = true digit, column = predicted digit."""
-    m = np.zeros((n, n), dtype=np.int64)
-    np.add.at(m, (np.asarray(labels), np.asarray(preds)), 1)
-    return m
-
-
-def hidden_layers(net: Net1989, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(H1 (N,12,8,8), H2 (N,12,4,4), outputs) of the net's own forward pass.
-
-    The hidden activations are recorded by wrapping the net's activation function for one call of
-    `Net1989.forward`, so no line of the architecture is repeated here."""
-    recorded: list[torch.Tensor] = []
-    act = net.act
-
-    def recording(a: torch.Tensor) -> torch.Tensor:
-        y = act(a)
-        recorded.append(y.detach())
-        return y
-
-    was = net.training
-    net.eval()
-    net.act = recording
-    try:
-        with torch.no_grad():
-            out = net(x)
-    finally:
-        net.act = act
-        net.train(was)
-    h1, h2 = recorded[0], recorded[1]
-    n = x.shape[0]
-    if h1.shape != (n, H1_MAPS, H1_SIDE, H1_SIDE) or h2.shape != (n, H2_MAPS, H2_SIDE, H2_SIDE):
-        raise RuntimeError(f"unexpected hidden shapes {tuple(h1.shape)}, {tuple(h2.shape)}")
-    return h1, h2, out
 
 
 # =============================================================================================
@@ -132,34 +93,12 @@ class Run:
                 np.array([r["error"] for r in recs], dtype=np.float64))
 
 
-_FIX = "train the run again (a ladder: run the same ladder command again)"
-
-
 def read_run(path: Path) -> Run:
-    """A run folder's config and records; a corrupt config.json is a CorruptFileError naming it."""
-    run = Run(dir=Path(path))
-    cj = run.dir / "config.json"
-    if cj.is_file():
-        cfg = read_json(cj, _FIX)
-        if not isinstance(cfg, dict):
-            raise CorruptFileError(f"{cj}: not a config (a JSON object expected); {_FIX}")
-        run.config = cfg
-        run.seed = run.config.get("seed")
-    mj = run.dir / "metrics.jsonl"
-    if mj.is_file():
-        try:
-            text = mj.read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            raise CorruptFileError(f"{mj}: cannot read it ({e}); {_FIX}") from None
-        for line in text.splitlines():
-            line = line.strip()
-            if line:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    break               # a line cut short by a crash: keep what came before
-                if isinstance(rec, dict) and "pass" in rec and "split" in rec:
-                    run.records.append(rec)
+    """A run folder's config and records (store.read_run: a damaged file, a metrics line cut
+    short included, is a CorruptFileError naming it)."""
+    files = read_run_files(path)
+    run = Run(dir=Path(path), config=files.config or {}, records=files.records)
+    run.seed = run.config.get("seed")
     return run
 
 
@@ -194,7 +133,7 @@ class _DataCache:
         self.sets: dict[tuple, object] = {}
 
     def get(self, cfg: Config):
-        key = (cfg.data, cfg.train_size if cfg.data == "mnist" else 0)
+        key = data_key(cfg)
         if key not in self.sets:
             self.sets[key] = load_data(cfg, self.root)
         return self.sets[key]
@@ -221,301 +160,6 @@ def evaluate(run: Run, cache: _DataCache) -> bool:
 
 
 # =============================================================================================
-# Figures (matplotlib Agg canvas, no pyplot)
-# =============================================================================================
-
-def _figure(w: float, h: float, layout: str | None = None):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(w, h), dpi=DPI, layout=layout)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    return buf.getvalue()
-
-
-def _log_axes(ax) -> None:
-    """A log error axis labelled in plain percentages (0.5, 1, 2, 5 ... not 10^0), integer passes."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
-
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
-def _log_counts(ax) -> None:
-    """A log axis of miss counts labelled in plain numbers at every tick (30, 40, 50 ... 100),
-    not powers of ten: the counts of one figure span less than a decade or two."""
-    from matplotlib.ticker import FuncFormatter
-    ax.set_yscale("log")
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
-    ax.tick_params(axis="y", which="minor", labelsize=7)
-
-
-def _floor(n: int) -> float:
-    """Where a zero error is drawn on a log axis: half a miss."""
-    return 0.5 / max(n, 1) * 100
-
-
-def fig_curves_run(run: Run):
-    fig = _figure(7.5, 4.0)
-    ax = fig.add_subplot(1, 1, 1)
-    zero = False
-    for split, colour in (("train", "tab:blue"), ("test", "tab:red")):
-        p, e = run.series(split)
-        if not p.size:
-            continue
-        n = run.final(split)["n"]
-        y = e * 100
-        zero |= bool((y <= 0).any())
-        y = np.where(y > 0, y, _floor(n))
-        ax.plot(p, y, "o-" if p.size < 30 else "-", color=colour, ms=3, label=f"{split} ({n} digits)")
-    _log_axes(ax)
-    ax.set_xlabel("pass")
-    ax.set_ylabel("error (%), log scale")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    ax.set_title("Learning curves" + (" (0 errors drawn at half a miss)" if zero else ""))
-    return fig
-
-
-def fig_curves_ladder(series: list[dict]):
-    fig = _figure(11, 4.2, layout="constrained")
-    cmap = _cmap("viridis")
-    zero = False
-    for j, split in enumerate(("train", "test")):
-        ax = fig.add_subplot(1, 2, j + 1)
-        for i, s in enumerate(series):
-            if split not in s:
-                continue
-            p, mean, sd, n = s[split]
-            colour = cmap(0.85 * i / max(len(series) - 1, 1))
-            floor = _floor(n)
-            m = mean * 100
-            zero |= bool((m <= 0).any())
-            lo = np.maximum((mean - sd) * 100, floor)
-            hi = np.maximum((mean + sd) * 100, floor)
-            ax.plot(p, np.maximum(m, floor), "-", color=colour, lw=1.5, label=f"{s['step']} (n={s['n']})")
-            ax.fill_between(p, lo, hi, color=colour, alpha=0.2, lw=0)
-        _log_axes(ax)
-        ax.set_xlabel("pass")
-        ax.set_ylabel("error (%), log scale")
-        ax.set_title(f"{split} error, mean \u00b1 sd over seeds")
-        ax.grid(True, which="both", alpha=0.3)
-        if j == 1:
-            ax.legend(fontsize=8, loc="upper right")
-    if zero:
-        fig.suptitle("(0 errors drawn at half a miss)", fontsize=8, y=0.02)
-    return fig
-
-
-def fig_seed_misses(rows: list, title: str):
-    """Every seed's test misses per step as dots, the mean with its 95% interval, and the
-    published single runs as distinct markers; steps in ladder order."""
-    from scipy import stats as sst
-    fig = _figure(max(6.0, 0.75 * len(rows) + 2.5), 4.6, layout="constrained")
-    ax = fig.add_subplot(1, 1, 1)
-    rng = np.random.default_rng(0)          # jitter only: the dots' x positions
-    markers = {"published": ("*", "#d62728", 140), "other": ("D", "#ff7f0e", 40)}
-    shown = set()
-    for i, r in enumerate(rows):
-        y = np.array(list(r.misses.values()), dtype=float)
-        if y.size == 0:
-            continue
-        ax.scatter(i + rng.uniform(-0.18, 0.18, y.size), y, s=10, color="#1f77b4", alpha=0.45, lw=0,
-                   label=None if "seed" in shown else "one seed")
-        shown.add("seed")
-        m = y.mean()
-        if y.size > 1:
-            half = sst.t.ppf(0.975, y.size - 1) * y.std(ddof=1) / np.sqrt(y.size)
-            ax.errorbar([i + 0.32], [m], yerr=[[half], [half]], fmt="o", color="black", ms=4, capsize=3,
-                        label=None if "mean" in shown else "mean, 95% interval")
-            shown.add("mean")
-        for pl in r.placements:
-            kind = "published" if pl.source.endswith("(published)") else "other"
-            mk, colour, size = markers[kind]
-            lab = "published run" if kind == "published" else "other single run (reruns, ports)"
-            ax.scatter([i - 0.32], [pl.misses], marker=mk, s=size, color=colour, edgecolor="black", lw=0.4,
-                       zorder=3, label=None if kind in shown else lab)
-            shown.add(kind)
-    ys = [v for r in rows for v in r.misses.values()] + [pl.misses for r in rows for pl in r.placements]
-    if ys and min(ys) > 0 and max(ys) > 4 * min(ys):
-        # a collapsed seed (hundreds of misses) would flatten every other step on a linear axis
-        _log_counts(ax)
-    ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels([r.step for r in rows], rotation=30 if len(rows) > 8 else 0, ha="right" if len(rows) > 8 else "center")
-    ax.set_ylabel("test misses (of %s)%s" % (rows[0].test_digits or "?", ", log scale" if ax.get_yscale() == "log" else ""))
-    ax.set_title(title)
-    ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
-    return fig
-
-
-def fig_pass_bands(series: list[tuple[str, np.ndarray, np.ndarray, dict[int, list[int]]]]):
-    """Test misses against pass for each step's seeds: median, the 25-75% and min-max bands over
-    seeds, and the published runs at their passes; one panel per step."""
-    k = len(series)
-    cols = min(k, 3)
-    rows_n = (k + cols - 1) // cols
-    fig = _figure(4.0 * cols, 3.0 * rows_n, layout="constrained")
-    for j, (name, passes, misses, published) in enumerate(series):
-        ax = fig.add_subplot(rows_n, cols, j + 1)
-        q0, q25, q50, q75, q100 = np.percentile(misses, [0, 25, 50, 75, 100], axis=0)
-        ax.fill_between(passes, q0, q100, color="#1f77b4", alpha=0.15, lw=0, label="min-max")
-        ax.fill_between(passes, q25, q75, color="#1f77b4", alpha=0.35, lw=0, label="25-75%")
-        ax.plot(passes, q50, "-", color="#1f77b4", lw=1.5, label=f"median of {misses.shape[0]} seeds")
-        for at, values in sorted(published.items()):
-            ax.scatter([at] * len(values), values, marker="*", s=90, color="#d62728", edgecolor="black",
-                       lw=0.4, zorder=3, label="single runs (published, reruns)" if at == min(published) else None)
-        ax.set_yscale("log")
-        _log_counts(ax)
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("pass")
-        ax.set_ylabel("test misses, log scale")
-        ax.grid(True, which="both", alpha=0.3)
-        if j == 0:
-            ax.legend(fontsize=7, loc="upper right")
-    return fig
-
-
-def _cmap(name: str):
-    import matplotlib
-
-    return matplotlib.colormaps[name]
-
-
-def fig_gallery(x: torch.Tensor, labels: np.ndarray, shown: list[tuple[int, str]], title: str):
-    """A grid of 16x16 test digits (ink dark on white paper), each captioned above.
-
-    The digits are tiled into one RGB mosaic drawn by a single imshow (one axes per digit would
-    take seconds for a few hundred digits)."""
-    k = len(shown)
-    cols = min(GALLERY_COLS, max(k, 1))
-    rows = max(1, math.ceil(k / cols))
-    cap, gap = 7, 2                                  # pixel rows for the caption, pixels between cells
-    cw, ch = IMAGE + gap, IMAGE + cap + gap
-    mosaic = np.ones((rows * ch, cols * cw, 3), dtype=np.float32)
-    for i, (idx, _) in enumerate(shown):
-        r, c = divmod(i, cols)
-        top, left = r * ch + cap, c * cw + gap // 2
-        grey = (1.0 - x[idx, 0].numpy()) / 2.0       # [-1, 1] -> ink 0 (black), paper 1 (white)
-        mosaic[top - 1:top + IMAGE + 1, left - 1:left + IMAGE + 1] = 0.8    # a light frame
-        mosaic[top:top + IMAGE, left:left + IMAGE] = np.clip(grey, 0, 1)[..., None]
-    fig = _figure(cols * 0.62, rows * 0.85 + 0.45)
-    ax = fig.add_axes((0, 0, 1, 0.97 if rows > 3 else 0.9))
-    ax.imshow(mosaic, interpolation="nearest", aspect="equal")
-    for i, (_, caption) in enumerate(shown):
-        r, c = divmod(i, cols)
-        ax.text(c * cw + gap // 2 + IMAGE / 2 - 0.5, r * ch + cap - 1.5, caption, ha="center", va="bottom",
-                fontsize=8, color="firebrick")
-    if not shown:
-        ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
-    ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    return fig
-
-
-def fig_confusion(m: np.ndarray):
-    fig = _figure(5.6, 5.0)
-    ax = fig.add_subplot(1, 1, 1)
-    off = m.astype(float).copy()
-    np.fill_diagonal(off, np.nan)             # colour the mistakes; the diagonal would swamp them
-    vmax = max(np.nanmax(off) if np.isfinite(off).any() else 1.0, 1.0)
-    ax.imshow(off, cmap="Reds", vmin=0, vmax=vmax)
-    for i in range(m.shape[0]):
-        for j in range(m.shape[1]):
-            v = m[i, j]
-            if v:
-                ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
-                        color="black" if i == j or off[i, j] < 0.6 * vmax else "white",
-                        fontweight="bold" if i == j else "normal")
-    ax.set_xticks(range(10))
-    ax.set_yticks(range(10))
-    ax.set_xlabel("predicted digit")
-    ax.set_ylabel("true digit")
-    ax.set_title(f"Confusion matrix ({int(m.sum()) - int(np.trace(m))} mistakes of {int(m.sum())})")
-    return fig
-
-
-def fig_rejection(curves: list[tuple[str, np.ndarray, np.ndarray, float]]):
-    """curves: (label, share rejected, error on the rest, share for 1% error)."""
-    fig = _figure(7.5, 4.2)
-    ax = fig.add_subplot(1, 1, 1)
-    cmap = _cmap("viridis")
-    right = 0.3
-    for i, (label, share, err, at1) in enumerate(curves):
-        colour = cmap(0.85 * i / max(len(curves) - 1, 1)) if len(curves) > 1 else "tab:red"
-        ax.plot(share * 100, err * 100, "-", color=colour, lw=1.5,
-                label=f"{label}: {100 * at1:.1f}% rejected for 1% error")
-        ax.plot([at1 * 100], [TARGET_ERROR * 100], "o", color=colour, ms=5)
-        right = max(right, min(1.0, 1.5 * at1))
-    ax.axhline(TARGET_ERROR * 100, color="gray", ls="--", lw=1)
-    ax.text(right * 100 * 0.98, TARGET_ERROR * 100, "1% error", ha="right", va="bottom", fontsize=8, color="gray")
-    ax.plot([PAPER_REJECTION * 100], [TARGET_ERROR * 100], "k*", ms=9,
-            label="paper (USPS, 1989): 12.1% rejected for 1% error")
-    right = max(right, PAPER_REJECTION * 1.3)
-    ax.set_xlim(0, right * 100)
-    ax.set_ylim(0, None)
-    ax.set_xlabel("share of test digits rejected (%), lowest margin between the top two outputs first")
-    ax.set_ylabel("error on the digits kept (%)")
-    ax.set_title("Error versus rejection")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    return fig
-
-
-def fig_kernels(net: Net1989):
-    w = net.H1w.detach()[:, 0].numpy()            # (12, 5, 5)
-    v = float(np.abs(w).max()) or 1.0
-    fig = _figure(11, 2.3)
-    for i in range(w.shape[0]):
-        ax = fig.add_subplot(1, w.shape[0], i + 1)
-        im = ax.imshow(w[i], cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
-        ax.set_title(f"H1.{i}", fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.colorbar(im, ax=fig.axes, shrink=0.8, pad=0.01)
-    fig.suptitle(f"The 12 H1 kernels ({KERNEL}x{KERNEL}); red positive, blue negative", fontsize=10)
-    return fig
-
-
-def fig_feature_maps(net: Net1989, x: torch.Tensor, label: int):
-    h1, h2, out = hidden_layers(net, x[None] if x.dim() == 3 else x)
-    pred = int(out.argmax(dim=1)[0])
-    lo = float(min(h1.min(), h2.min()))
-    lo = -1.0 if lo < 0 else 0.0                 # tanh maps span [-1, 1], ReLU maps start at 0
-    hi = max(float(max(h1.max(), h2.max())), 1e-6) if lo == 0 else 1.0
-    fig = _figure(12, 2.9)
-    gs = fig.add_gridspec(2, H1_MAPS + 2, width_ratios=[2.2, 0.3] + [1] * H1_MAPS)
-    ax = fig.add_subplot(gs[:, 0])
-    ax.imshow(x.reshape(IMAGE, IMAGE).numpy(), cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
-    ax.set_title(f"input {IMAGE}x{IMAGE}\ntrue {label}, predicted {pred}", fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for row, (h, side, name) in enumerate(((h1, H1_SIDE, "H1"), (h2, H2_SIDE, "H2"))):
-        for i in range(h.shape[1]):
-            a = fig.add_subplot(gs[row, i + 2])
-            a.imshow(h[0, i].numpy(), cmap="gray_r", vmin=lo, vmax=hi, interpolation="nearest")
-            a.set_xticks([])
-            a.set_yticks([])
-            if i == 0:
-                a.set_ylabel(f"{name}\n{side}x{side}", fontsize=9)
-            a.set_title(f"{name}.{i}", fontsize=7)
-    fig.suptitle(f"Feature maps of test digit 0 (dark = high activity; scale {lo:g} to {hi:.3g})", fontsize=10)
-    return fig
-
-
-# =============================================================================================
 # HTML
 # =============================================================================================
 
@@ -539,7 +183,7 @@ class Page:
     notes: list[str] = field(default_factory=list)       # what was not drawn, and why (said on the terminal)
 
     def figure(self, name: str, fig, caption: str, alt: str) -> str:
-        blob = _png(fig)
+        blob = png_bytes(fig)
         self.pngs[name] = blob
         uri = "data:image/png;base64," + base64.b64encode(blob).decode("ascii")
         return (f'<figure><img src="{uri}" alt="{html.escape(alt)}" data-file="{html.escape(name)}">'
@@ -597,7 +241,7 @@ def _describe(cfg: dict) -> str:
 
 
 def _provenance_section(page: Page, stored: dict | None) -> None:
-    from .repro import provenance
+    from .store import provenance
 
     body = ""
     if stored:
@@ -664,14 +308,14 @@ def report_run(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
     if evaluated:
         at1 = metrics.rejection_at(run.outputs, run.labels, run.cfg.head)
         lead += f" To reach 1% error it must reject {100 * at1:.1f}% of the test digits."
-    lead += " For scale: the paper reported 5.00% test error on the real USPS digits, 12.1% rejected for 1% error."
+    lead += (f" For scale: the paper reported {PAPER.test_error:.2f}% test error on the real USPS digits, "
+             f"{PAPER.reject_text()} rejected for 1% error.")
     page.lead = lead
 
-    from .repro import ANCHOR, PAPER
-    rows = [[PAPER[0], f"{PAPER[1]:.2f}% ({PAPER[2]})", f"{PAPER[3]:.2f}% ({PAPER[4]})", "12.1%"],
-            [ANCHOR[0], f"{ANCHOR[1]:.2f}% ({ANCHOR[2]})", f"{ANCHOR[3]:.2f}% ({ANCHOR[4]})", "-"],
-            [f"this run (pass {last})", f"{_pct(tr['error'])} ({tr['misses']})",
-             f"{_pct(te['error'])} ({te['misses']})", _pct(at1) if at1 is not None else "-"]]
+    rows = [[p.label, f"{p.train_error:.2f}% ({p.train_misses})", f"{p.test_error:.2f}% ({p.test_misses})",
+             p.reject_text()] for p in (PAPER, ANCHOR)]
+    rows.append([f"this run (pass {last})", f"{_pct(tr['error'])} ({tr['misses']})",
+                 f"{_pct(te['error'])} ({te['misses']})", _pct(at1) if at1 is not None else "-"])
     page.add("results", "Results", _table(["", "train error (misses)", "test error (misses)",
                                            "rejected for 1% error"], rows)
              + f"<p>Final losses: train {_num(tr.get('loss'))}, test {_num(te.get('loss'))}.</p>")
@@ -704,11 +348,6 @@ def report_run(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
 
 
 # -- a ladder ----------------------------------------------------------------------------------
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=np.float64)
-    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
-
-
 def _step_series(step: dict, runs: list[Run]) -> dict:
     """Per split: (passes, mean error, sd error, n digits) over the step's runs, pass by pass
     (up to the shortest run, so a diverged seed does not leave a ragged band)."""
@@ -724,12 +363,6 @@ def _step_series(step: dict, runs: list[Run]) -> dict:
         sd = e.std(axis=0, ddof=1) if e.shape[0] > 1 else np.zeros(k)
         out[split] = (curves[0][0][:k], e.mean(axis=0), sd, n)
     return out
-
-
-def _fmt_pm(mean, sd) -> str:
-    if mean is None:
-        return "-"
-    return f"{100 * mean:.2f} \u00b1 {100 * (sd or 0):.2f}%"
 
 
 def _published(p) -> str:
@@ -798,7 +431,7 @@ def report_ladder(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
                  f"<b>{_pct(last.get('test_error_mean'))}</b> ({html.escape(str(last.get('step')))}: "
                  f"{html.escape(str(last.get('change', '')))})"
                  + (f", on {html.escape(str(last['test_digits']))} test digits." if last.get("test_digits") else ".")
-                 + " For scale: the paper reported 5.00% on the real USPS digits.")
+                 + f" For scale: the paper reported {PAPER.test_error:.2f}% on the real USPS digits.")
 
     rows = []
     for st, vals in zip(steps, rej):
@@ -809,14 +442,14 @@ def report_ladder(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
         delta = "-" if d is None else (f"{d:+.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]"
                                                       if isinstance(ci, (list, tuple)) and len(ci) == 2 else ""))
         noise = st.get("larger_than_noise")
-        rm, rs = _mean_sd(vals) if vals else (None, None)
+        rm, rs = mean_sd(vals)
         rows.append([st.get("step", "?"), st.get("change", ""), st.get("passes", "-"),
                      st.get("n", len(st.get("runs", []))),
-                     _fmt_pm(st.get("train_error_mean"), st.get("train_error_sd")),
-                     _fmt_pm(st.get("test_error_mean"), st.get("test_error_sd")), mm,
+                     pm(st.get("train_error_mean"), st.get("train_error_sd"), pct=True),
+                     pm(st.get("test_error_mean"), st.get("test_error_sd"), pct=True), mm,
                      _published(st.get("published")), delta,
                      "-" if noise is None else ("yes" if noise else "no"),
-                     _fmt_pm(rm, rs), str(st.get("diverged") or "")])
+                     pm(rm, rs, pct=True), str(st.get("diverged") or "")])
     table = _table(["step", "change", "passes", "seeds", "train error", "test error",
                     "test misses mean [min-max]", "published test", "delta misses [95% CI]",
                     "larger than noise", "rejected for 1% error", "seeds diverged"], rows, left=2)

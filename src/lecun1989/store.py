@@ -1,4 +1,4 @@
-"""Files and run folders: written atomically, strict JSON, checked on reuse, claimed per run.
+"""Files and run folders: written atomically, strict JSON, read back and checked, claimed per run.
 
 Every file is written to a temporary name beside its final one and renamed into place
 (`write_bytes`), so a crash or a full disk never leaves half a file under the final name. JSON
@@ -6,7 +6,7 @@ is strict (`dumps`: NaN and infinities become null, and `json.dumps(allow_nan=Fa
 it); a metrics record whose loss was not finite also says `"diverged": true`.
 
 A run folder is trained under `.tmp-<name>-<pid>` beside its final name and renamed when it has
-finished (`train_into`), so a folder under its final name is a finished run:
+finished (`train.train_into`), so a folder under its final name is a finished run:
 
     config.json     the config, its hash and the engine
     metrics.jsonl   one record per pass and split
@@ -14,8 +14,12 @@ finished (`train_into`), so a folder under its final name is a finished run:
     checkpoint.pt   the weights and the config (loads with torch.load(weights_only=True))
     status.json     done | diverged, the passes trained, seconds, engine, seed, config hash
 
-`check_run` says what is wrong with a folder that should hold a finished run (None if
-nothing): a missing or corrupt file, metrics cut short, a checkpoint that does not load.
+`read_run` is the one reader of a run folder (config, status, records; a damaged file is an
+error naming it, never a shorter run); `check_run` says what is wrong with a folder that should
+hold a finished run (None if nothing): a missing or corrupt file, metrics cut short, a
+checkpoint that does not load. Checkpoints are written and loaded here (`save_checkpoint`,
+`load_checkpoint`, always with torch.load(weights_only=True)), and `provenance` is what every
+results file records about the machine and library versions.
 
 Two processes never train the same run at once: a run is claimed by an exclusive `flock` on
 `<parent>/.claims/<name>.lock` (`claim`), held while it trains. The kernel releases the lock
@@ -36,6 +40,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -203,6 +208,62 @@ def read_records(path: str | os.PathLike, fix: str = "") -> list[dict]:
 
 
 # =============================================================================================
+# A run folder, read back
+# =============================================================================================
+
+RUN_FIX = "train the run again (a ladder: run the same command again: a damaged run is trained again)"
+
+
+@dataclass
+class RunFiles:
+    """What a run folder says about its run: config.json, status.json (None while absent: a
+    folder `train.run(out=...)` wrote, or one still training) and metrics.jsonl ([] if absent)."""
+
+    dir: Path
+    config: dict | None
+    status: dict | None
+    records: list[dict]
+
+
+def read_run(run_dir: str | os.PathLike, fix: str = RUN_FIX) -> RunFiles:
+    """A run folder's config, status and per-pass records. An absent file is None (or []); a
+    file that is there but cannot be read, is not the JSON object it should be, or holds a
+    metrics line cut short is a CorruptFileError naming it (and the line), with `fix`. A damaged
+    metrics.jsonl is never read as a shorter run: it is written whole or not at all (write_text),
+    so a line cut short is damage, not a run that stopped there."""
+    d = Path(run_dir)
+    found: dict[str, Any] = {}
+    for name in ("config.json", STATUS_FILE):
+        try:
+            value = read_json(d / name, fix)
+        except FileNotFoundError:
+            value = None
+        if value is not None and not isinstance(value, dict):
+            raise CorruptFileError(f"{d / name}: not a JSON object; {fix}")
+        found[name] = value
+    try:
+        records = read_records(d / "metrics.jsonl", fix)
+    except FileNotFoundError:
+        records = []
+    return RunFiles(d, found["config.json"], found[STATUS_FILE], records)
+
+
+def read_finished(run_dir: str | os.PathLike) -> tuple[dict, list[dict]]:
+    """(status, per-pass records) of a finished run (read_run); CorruptFileError naming a
+    damaged file, also for a missing status.json."""
+    run = read_run(run_dir)
+    if run.status is None:
+        raise CorruptFileError(f"{Path(run_dir) / STATUS_FILE}: missing; {RUN_FIX}")
+    return run.status, run.records
+
+
+def run_id(cfg, engine: str = "fast") -> str:
+    """A run's folder name: the config hash (seed included); other engines than the default
+    get a suffix, since their float arithmetic differs."""
+    return cfg.hash() if engine == "fast" else f"{cfg.hash()}-{engine}"
+
+
+# =============================================================================================
 # Checking an output path before any work
 # =============================================================================================
 
@@ -288,6 +349,108 @@ def claim_holder(run_dir: str | os.PathLike) -> int | None:
 
 
 # =============================================================================================
+# Checkpoints
+# =============================================================================================
+
+def net_config(cfg):
+    """The NetConfig of a run's Config: the net a run trains, and its checkpoint loads into."""
+    from .model import NetConfig
+    return NetConfig(activation=cfg.activation, head=cfg.head, dropout=cfg.dropout,
+                     h2_scheme=cfg.h2_scheme, h2_seed=cfg.h2_seed, init=cfg.init)
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict, cfg) -> None:
+    """A checkpoint is the state_dict plus the config that made it (loads with weights_only=True)."""
+    import io
+
+    import torch
+    buf = io.BytesIO()
+    torch.save({"state_dict": {k: v.detach().cpu().contiguous() for k, v in state.items()},
+                "config": cfg.to_dict()}, buf)
+    write_bytes(path, buf.getvalue())
+
+
+_NOT_A_CHECKPOINT = "give 1989, modern, a run folder or the checkpoint.pt that lecun1989 wrote into it"
+
+
+def _sniff(head: bytes) -> str | None:
+    """What a file that is not a torch checkpoint looks like, from its first bytes (None: it
+    may be one - torch's zip format, or a pickle, which torch.load(weights_only=True) decides)."""
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return None
+    if head.startswith(b"\x89PNG"):
+        return "a PNG image"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "a JPEG image"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not a torch file"
+    return "a text file"
+
+
+def load_checkpoint(path: str | os.PathLike):
+    """(the Net1989 in eval mode, its Config) from a checkpoint. Loaded with weights_only=True: a file
+    holding Python code is refused, never executed. FileNotFoundError if there is no file;
+    CheckpointError (one line naming the file) for anything that is not a lecun1989 checkpoint."""
+    import pickle
+    import warnings
+
+    import torch
+
+    from .config import Config, ConfigError
+    from .model import Net1989
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file; {_NOT_A_CHECKPOINT}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror or e}); {_NOT_A_CHECKPOINT}") from None
+    what = _sniff(head)
+    if what is not None:
+        raise CheckpointError(f"{path}: not a lecun1989 checkpoint ({what}); {_NOT_A_CHECKPOINT}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # e.g. torch's note on a pickle protocol it did not write
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: not a lecun1989 checkpoint (a pickle of Python objects other than "
+                              "tensors: refused, its code is never run); " + _NOT_A_CHECKPOINT) from None
+    except EOFError:
+        raise CheckpointError(f"{path}: cut short; {_NOT_A_CHECKPOINT}") from None
+    except Exception as e:  # noqa: BLE001 - torch reports a damaged archive in several ways
+        first = str(e).splitlines()[0].split(". ")[0][:160] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path}: a damaged checkpoint ({type(e).__name__}: {first}); "
+                              f"{_NOT_A_CHECKPOINT}") from None
+    if not (isinstance(ck, dict) and isinstance(ck.get("state_dict"), dict) and isinstance(ck.get("config"), dict)):
+        held = f"a {type(ck).__name__}" if not isinstance(ck, dict) else f"a dict of {', '.join(sorted(map(str, ck))[:6])}"
+        raise CheckpointError(f"{path}: not a lecun1989 checkpoint (it holds {held}, not a state_dict and "
+                              f"a config); {_NOT_A_CHECKPOINT}")
+    try:
+        cfg = Config.from_dict(ck["config"])
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{path}: its config is not valid ({e}); {_NOT_A_CHECKPOINT}") from None
+    model = Net1989(net_config(cfg))
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = ck["state_dict"]
+    wrong = [k for k in want if not (isinstance(got.get(k), torch.Tensor) and tuple(got[k].shape) == want[k])]
+    extra = sorted(set(map(str, got)) - set(want))
+    if wrong or extra:
+        bad = (f"{wrong[0]} is {tuple(got[wrong[0]].shape) if isinstance(got.get(wrong[0]), torch.Tensor) else 'missing'}"
+               f", expected {want[wrong[0]]}" if wrong else f"unexpected {extra[0]}")
+        raise CheckpointError(f"{path}: its weights do not fit the 1989 net ({bad}); {_NOT_A_CHECKPOINT}")
+    model.load_state_dict(got)
+    model.eval()
+    return model, cfg
+
+
+# =============================================================================================
 # Run folders
 # =============================================================================================
 
@@ -341,7 +504,6 @@ def check_run(run_dir: str | os.PathLike, cfg=None) -> str | None:
     """None if `run_dir` holds a complete finished run (of `cfg`, when given); else what is
     wrong, as a short phrase ("metrics.jsonl ends at pass 3 of 23")."""
     from .config import ConfigError
-    from .train import load_checkpoint
     d = Path(run_dir)
     if not d.is_dir():
         return "no run folder"
@@ -404,41 +566,8 @@ def status_record(cfg, engine: str, result) -> dict:
             "config_hash": cfg.hash(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def train_into(cfg, final: str | os.PathLike, *, engine: str = "fast", data=None, data_root=None,
-               on_pass=None, progress: bool | None = None, replace: bool = False):
-    """Train one run into `.tmp-<name>-<pid>` beside `final`, write status.json, then rename it
-    to `final`. Returns the train.RunResult.
-
-    Nothing is left under `final` unless the run finished; an interruption or a failure removes
-    the temporary folder. replace=True: a run folder already at `final` is replaced (the CLI's
-    `train`); else an existing `final` that holds a finished run is kept (a concurrent twin)."""
-    from . import train
-    final = Path(final)
-    parent = final.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(os_error_line(e, e.filename or parent)) from None
-    clean_stale(parent)
-    tmp = parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}"
-    try:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        res = train.run(cfg, engine=engine, data=data, data_root=data_root, out=tmp, on_pass=on_pass,
-                        progress=progress)
-        write_json(tmp / STATUS_FILE, status_record(cfg, engine, res))
-        _put_in_place(tmp, final, replace)
-    except (OSError, OutputError) as e:     # outputs only: data problems are DataErrors
-        shutil.rmtree(tmp, ignore_errors=True)
-        line = str(e) if isinstance(e, OutputError) else os_error_line(e, e.filename or tmp)
-        raise OutputError(line.replace(str(tmp), str(final)) + " (the unfinished run was removed)") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return res
-
-
-def _put_in_place(tmp: Path, final: Path, replace: bool) -> None:
+def put_in_place(tmp: Path, final: Path, replace: bool) -> None:
+    """Rename a finished run from its temporary folder `tmp` to `final` (see train.train_into)."""
     try:
         os.rename(tmp, final)       # also replaces an empty folder
         return
@@ -452,3 +581,32 @@ def _put_in_place(tmp: Path, final: Path, replace: bool) -> None:
     os.rename(final, old)
     os.rename(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+# =============================================================================================
+# Provenance
+# =============================================================================================
+
+def provenance() -> dict:
+    """Machine and library versions, written next to every figure."""
+    import platform
+
+    import numpy
+    import torch
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"machine": f"{platform.machine()}, {cpu}, {os.cpu_count()} cores",
+            "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    try:
+        import numba
+        info["numba"] = numba.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return info

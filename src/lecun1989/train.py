@@ -9,13 +9,16 @@ time, in constant order, `zero_grad`, `backward`, `step` - the anchor reproducti
     state_dict() -> {name: tensor}              the model's weights (H1w ... outb)
 
 and `run` drives either: per pass the learning rate (`config.lr_at`), the random stream
-(`pass_randomness`), evaluation of both splits (`metrics.summarize`), and the run folder.
+(`pass_randomness`), evaluation of both splits (`metrics.summarize`), and the run folder's files
+(written through store.py). `train_into` trains a run into a temporary folder and renames it into
+place when it has finished: how the CLI and the ladders train.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,15 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import metrics
+from . import datasets, metrics
 from .config import Config, ConfigError, lr_at
-from .model import H2_MAPS, H2_SIDE, H2_UNITS, Net1989, NetConfig
-from .store import CheckpointError, metrics_text, write_bytes, write_json, write_text  # noqa: F401
-
-
-def net_config(cfg: Config) -> NetConfig:
-    return NetConfig(activation=cfg.activation, head=cfg.head, dropout=cfg.dropout,
-                     h2_scheme=cfg.h2_scheme, h2_seed=cfg.h2_seed, init=cfg.init)
+from .data import load_data
+from .model import H2_MAPS, H2_SIDE, H2_UNITS, Net1989
+from .store import (STATUS_FILE, TMP_PREFIX, OutputError, clean_stale, metrics_text, net_config, os_error_line,
+                    put_in_place, save_checkpoint, status_record, write_json, write_text)
 
 
 # -- the per-run random streams ----------------------------------------------------------------
@@ -257,9 +257,8 @@ class RunResult:
 
 def check_train_size(cfg: Config) -> None:
     """ConfigError (before any work) if `train_size` asks for more digits than the data set's
-    training split has (ladder.train_digits: 7291 for mnist1989 and usps, 60,000 for mnist)."""
-    from .data import MNIST_TRAIN, PAPER_TRAIN
-    have = MNIST_TRAIN if cfg.data == "mnist" else PAPER_TRAIN
+    training split has (its entry's train_size: 7291 for mnist1989 and usps, 60,000 for mnist)."""
+    have = datasets.get(cfg.data).train_size
     if cfg.train_size > have:
         raise ConfigError(f"train_size {cfg.train_size} exceeds the {have:,} training digits of {cfg.data} "
                           f"(--train-size 0 uses them all)")
@@ -267,11 +266,11 @@ def check_train_size(cfg: Config) -> None:
 
 def training_split(cfg: Config, data):
     """The training digits a run uses: the first `train_size` of the split (all if 0).
-    (For `mnist`, load_dataset already drew the seeded subset.)"""
+    (For a set whose entry draws a seeded subset, mnist, load_dataset already drew it.)"""
     x, y = data.train.x, data.train.y
     x = torch.as_tensor(x, dtype=torch.float32)
     y = torch.as_tensor(y, dtype=torch.int64)
-    if cfg.train_size and cfg.data != "mnist":
+    if cfg.train_size and datasets.get(cfg.data).subset == "first":
         if cfg.train_size > x.shape[0]:
             raise ConfigError(f"train_size {cfg.train_size} exceeds the {x.shape[0]} training digits of {cfg.data}")
         x, y = x[:cfg.train_size], y[:cfg.train_size]
@@ -284,11 +283,6 @@ def _bar_args(cfg: Config, pass_index: int, n: int) -> dict:
     total = expected_passes(cfg)
     return dict(total=total * n, initial=pass_index * n, desc=f"pass {pass_index + 1}/{total}",
                 leave=False, unit="digit", unit_scale=True)
-
-
-def load_data(cfg: Config, root=None):
-    from .data import load_dataset
-    return load_dataset(cfg.data, root, train_size=cfg.train_size if cfg.data == "mnist" else 0)
 
 
 def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
@@ -304,7 +298,7 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
     after every pass; on_pass then gets None for the train record of the other passes).
     out: a folder for config.json, metrics.jsonl (strict JSON: a non-finite loss is null, with
     "diverged": true), rejection.json and checkpoint.pt, each written atomically. (The CLI and
-    the ladders train into a temporary folder renamed when finished: store.train_into.)
+    the ladders train into a temporary folder renamed when finished: train_into.)
     """
     t0 = time.perf_counter()
     if data is None:
@@ -362,90 +356,35 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
     return result
 
 
-# -- files -------------------------------------------------------------------------------------
-# Atomic writes and strict JSON live in store.py (write_bytes, write_text, write_json are
-# imported above and stay importable from here).
+# -- into a run folder ------------------------------------------------------------------------
+def train_into(cfg: Config, final: str | os.PathLike, *, engine: str = "fast", data=None, data_root=None,
+               on_pass=None, progress: bool | None = None, replace: bool = False) -> RunResult:
+    """Train one run into `.tmp-<name>-<pid>` beside `final`, write status.json, then rename it
+    to `final`. Returns the RunResult.
 
-def save_checkpoint(path: Path, state: dict[str, torch.Tensor], cfg: Config) -> None:
-    """A checkpoint is the state_dict plus the config that made it (loads with weights_only=True)."""
-    import io
-    buf = io.BytesIO()
-    torch.save({"state_dict": {k: v.detach().cpu().contiguous() for k, v in state.items()},
-                "config": cfg.to_dict()}, buf)
-    write_bytes(path, buf.getvalue())
-
-
-_NOT_A_CHECKPOINT = "give 1989, modern, a run folder or the checkpoint.pt that lecun1989 wrote into it"
-
-
-def _sniff(head: bytes) -> str | None:
-    """What a file that is not a torch checkpoint looks like, from its first bytes (None: it
-    may be one - torch's zip format, or a pickle, which torch.load(weights_only=True) decides)."""
-    if not head:
-        return "an empty file"
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
-        return None
-    if head.startswith(b"\x89PNG"):
-        return "a PNG image"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "a JPEG image"
+    Nothing is left under `final` unless the run finished; an interruption or a failure removes
+    the temporary folder. replace=True: a run folder already at `final` is replaced (the CLI's
+    `train`); else an existing `final` that holds a finished run is kept (a concurrent twin)."""
+    final = Path(final)
+    parent = final.parent
     try:
-        head.decode("utf-8")
-    except UnicodeDecodeError:
-        return "not a torch file"
-    return "a text file"
-
-
-def load_checkpoint(path: str | os.PathLike) -> tuple[Net1989, Config]:
-    """(net in eval mode, its Config) from a checkpoint. Loaded with weights_only=True: a file
-    holding Python code is refused, never executed. FileNotFoundError if there is no file;
-    CheckpointError (one line naming the file) for anything that is not a lecun1989 checkpoint."""
-    import pickle
-    import warnings
-    from .config import ConfigError
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path}: a folder, not a checkpoint file; {_NOT_A_CHECKPOINT}")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(512)
-    except FileNotFoundError:
-        raise
+        parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise CheckpointError(f"{path}: cannot read it ({e.strerror or e}); {_NOT_A_CHECKPOINT}") from None
-    what = _sniff(head)
-    if what is not None:
-        raise CheckpointError(f"{path}: not a lecun1989 checkpoint ({what}); {_NOT_A_CHECKPOINT}")
+        raise OutputError(os_error_line(e, e.filename or parent)) from None
+    clean_stale(parent)
+    tmp = parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")     # e.g. torch's note on a pickle protocol it did not write
-            ck = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CheckpointError(f"{path}: not a lecun1989 checkpoint (a pickle of Python objects other than "
-                              "tensors: refused, its code is never run); " + _NOT_A_CHECKPOINT) from None
-    except EOFError:
-        raise CheckpointError(f"{path}: cut short; {_NOT_A_CHECKPOINT}") from None
-    except Exception as e:  # noqa: BLE001 - torch reports a damaged archive in several ways
-        first = str(e).splitlines()[0].split(". ")[0][:160] if str(e) else type(e).__name__
-        raise CheckpointError(f"{path}: a damaged checkpoint ({type(e).__name__}: {first}); "
-                              f"{_NOT_A_CHECKPOINT}") from None
-    if not (isinstance(ck, dict) and isinstance(ck.get("state_dict"), dict) and isinstance(ck.get("config"), dict)):
-        held = f"a {type(ck).__name__}" if not isinstance(ck, dict) else f"a dict of {', '.join(sorted(map(str, ck))[:6])}"
-        raise CheckpointError(f"{path}: not a lecun1989 checkpoint (it holds {held}, not a state_dict and "
-                              f"a config); {_NOT_A_CHECKPOINT}")
-    try:
-        cfg = Config.from_dict(ck["config"])
-    except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"{path}: its config is not valid ({e}); {_NOT_A_CHECKPOINT}") from None
-    model = Net1989(net_config(cfg))
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = ck["state_dict"]
-    wrong = [k for k in want if not (isinstance(got.get(k), torch.Tensor) and tuple(got[k].shape) == want[k])]
-    extra = sorted(set(map(str, got)) - set(want))
-    if wrong or extra:
-        bad = (f"{wrong[0]} is {tuple(got[wrong[0]].shape) if isinstance(got.get(wrong[0]), torch.Tensor) else 'missing'}"
-               f", expected {want[wrong[0]]}" if wrong else f"unexpected {extra[0]}")
-        raise CheckpointError(f"{path}: its weights do not fit the 1989 net ({bad}); {_NOT_A_CHECKPOINT}")
-    model.load_state_dict(got)
-    model.eval()
-    return model, cfg
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        res = run(cfg, engine=engine, data=data, data_root=data_root, out=tmp, on_pass=on_pass,
+                  progress=progress)
+        write_json(tmp / STATUS_FILE, status_record(cfg, engine, res))
+        put_in_place(tmp, final, replace)
+    except (OSError, OutputError) as e:     # outputs only: data problems are DataErrors
+        shutil.rmtree(tmp, ignore_errors=True)
+        line = str(e) if isinstance(e, OutputError) else os_error_line(e, e.filename or tmp)
+        raise OutputError(line.replace(str(tmp), str(final)) + " (the unfinished run was removed)") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return res

@@ -9,44 +9,19 @@ machinery (one single-threaded process per core, one folder per run, mean +- sd 
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from . import metrics
+from . import metrics, published, store
 from .config import Config
 from .model import counts
+from .stats import pm
+from .store import provenance
+from .train import RunResult
 
-# Published figures (docs/reference.md): (train error %, train misses, test error %, test misses).
-PAPER = ("paper (LeCun et al. 1989, USPS, 23 passes)", 0.14, 10, 5.00, 102)
-ANCHOR = ("anchor reproduction (2022, M1 CPU)", 0.62, 45, 4.09, 82)
-ANCHOR_HERE = ("anchor script on this project's machine", 0.88, 63, 3.79, 76)   # reference/anchor-repro-train-first.log
-
-
-def provenance() -> dict:
-    """Machine and library versions, written next to every figure."""
-    import numpy
-    import torch
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {"machine": f"{platform.machine()}, {cpu}, {os.cpu_count()} cores",
-            "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
-    try:
-        import numba
-        info["numba"] = numba.__version__
-    except ImportError:  # pragma: no cover
-        pass
-    return info
 
 
 def header_lines(cfg: Config, engine: str) -> list[str]:
@@ -74,28 +49,28 @@ def _row(label: str, tr_err: float, tr_miss: int, te_err: float, te_miss: int, r
             f"| {reject:>14s} |")
 
 
-# the paper's rejection figure: 12.1% of the test digits rejected for 1% error on the rest
-PAPER_REJECT = "12.1%"
-
-
 def closing_table(train: dict, test: dict, cfg: Config, engine: str) -> list[str]:
     lines = [f"| {'':<44s} | {'train error':>13s} | {'test error':>13s} | {'reject for 1%':>14s} |",
              f"|{'-' * 46}|{'-' * 15}|{'-' * 15}|{'-' * 16}|"]
-    for label, a, b, c, d in (PAPER, ANCHOR, ANCHOR_HERE):
-        lines.append(_row(label, a, b, c, d, PAPER_REJECT if label == PAPER[0] else "-"))
+    for pub in (published.PAPER, published.ANCHOR, published.ANCHOR_HERE):
+        lines.append(_row(pub.label, pub.train_error, pub.train_misses, pub.test_error, pub.test_misses,
+                          pub.reject_text()))
     lines.append(_row(f"this run (seed {cfg.seed}, {cfg.passes} passes, {engine})",
                       100 * train["error"], train["misses"], 100 * test["error"], test["misses"],
                       f"{100 * test['reject_1pct']:.1f}%"))
+    from .datasets import get
     lines.append(f"train/test digits: {train['n']}/{test['n']}; data {cfg.data}. The paper used the real "
-                 "USPS digits; the anchor and this run use the MNIST simulation.")
+                 f"USPS digits, the anchor the MNIST simulation; this run: {get(cfg.data).help}.")
     return lines
 
 
-def _run(cfg: Config, engine: str, data_root, out) -> int:
+def _run(cfg: Config, engine: str, data_root, out) -> tuple[RunResult, float]:
     """One run in this process, pass by pass; with `out`, into a temporary folder renamed to
-    `out` when it has finished (store.train_into: an interrupted run leaves nothing there)."""
-    from . import store
-    from .train import load_data, run
+    `out` when it has finished (train.train_into: an interrupted run leaves nothing there).
+    Returns the result and the wall seconds; a diverged run is the caller's to report
+    (`_said_diverged`)."""
+    from .data import load_data
+    from .train import run, train_into
     t0 = time.perf_counter()
     data = load_data(cfg, data_root)         # a data problem is said before anything else
     for line in header_lines(cfg, engine):
@@ -107,15 +82,19 @@ def _run(cfg: Config, engine: str, data_root, out) -> int:
             if out is None:
                 result = run(cfg, engine=engine, data=data, on_pass=print_pass)
             else:
-                result = store.train_into(cfg, out, engine=engine, data=data, on_pass=print_pass, replace=True)
+                result = train_into(cfg, out, engine=engine, data=data, on_pass=print_pass, replace=True)
     except KeyboardInterrupt:
         raise store.Interrupted("interrupted" + (f"; nothing was written to {out} (the half-trained run "
                                                  "was removed)" if out is not None else "")) from None
-    wall = time.perf_counter() - t0
-    if result.diverged_at is not None:
-        print(f"lecun1989: run diverged (non-finite loss) at pass {result.diverged_at}", file=sys.stderr)
-        return 1
-    return result, wall
+    return result, time.perf_counter() - t0
+
+
+def _said_diverged(result: RunResult) -> bool:
+    """True (after saying so on stderr) when the run diverged: its command then exits with 1."""
+    if result.diverged_at is None:
+        return False
+    print(f"lecun1989: run diverged (non-finite loss) at pass {result.diverged_at}", file=sys.stderr)
+    return True
 
 
 def _term_as_interrupt():
@@ -125,10 +104,9 @@ def _term_as_interrupt():
 
 def repro(cfg: Config, *, engine: str = "fast", data_root=None, out=None) -> int:
     print("lecun1989 repro: LeCun et al. 1989, the faithful 1989 net on the simulated 1989 data")
-    res = _run(cfg, engine, data_root, out)
-    if isinstance(res, int):
-        return res
-    result, wall = res
+    result, wall = _run(cfg, engine, data_root, out)
+    if _said_diverged(result):
+        return 1
     print()
     for line in closing_table(result.final("train"), result.final("test"), cfg, engine):
         print(line)
@@ -138,15 +116,14 @@ def repro(cfg: Config, *, engine: str = "fast", data_root=None, out=None) -> int
 
 def train_one(cfg: Config, *, engine: str = "fast", data_root=None, out=None) -> int:
     print("lecun1989 train")
-    res = _run(cfg, engine, data_root, out)
-    if isinstance(res, int):
-        return res
-    result, wall = res
+    result, wall = _run(cfg, engine, data_root, out)
+    if _said_diverged(result):
+        return 1
     tr, te = result.final("train"), result.final("test")
     stopped = f" of {cfg.passes}, stopped early by stop_after" if cfg.last_pass < cfg.passes else ""
     print(f"final (pass {cfg.last_pass}{stopped}): train {100 * tr['error']:.2f}% ({tr['misses']}/{tr['n']}), "
           f"test {100 * te['error']:.2f}% ({te['misses']}/{te['n']}); wall time {wall:.1f} s; run folder {out}")
-    print(f"test {metrics.rejection_line(te)} (the paper: {PAPER_REJECT})")
+    print(f"test {metrics.rejection_line(te)} (the paper: {published.PAPER.reject_text()})")
     return 0
 
 
@@ -163,7 +140,7 @@ def data_command(action: str, name: str | None, root) -> int:
     base = data.data_root(root)
     note = ""
     if not base.is_dir():
-        note = (" (does not exist yet; created on first download)" if data._root_source(root) is None else
+        note = (" (does not exist yet; created on first download)" if data.root_source(root) is None else
                 " (does not exist: create it before downloading into it, or fix --data-root / LECUN1989_DATA)")
     print(f"data root: {base}{note}")
     bad = 0
@@ -178,19 +155,6 @@ def data_command(action: str, name: str | None, root) -> int:
 
 
 # -- several seeds -------------------------------------------------------------------------------
-def _pm(m: float | None, sd: float | None) -> str:
-    if m is None:
-        return "-"
-    return f"{100 * m:.2f}%" if sd is None else f"{100 * m:.2f} ± {100 * sd:.2f}%"
-
-
-def _pm1(m: float | None, sd: float | None) -> str:
-    """A share as a percentage with one decimal, ± sd (the rejection column)."""
-    if m is None:
-        return "-"
-    return f"{100 * m:.1f}%" if sd is None else f"{100 * m:.1f} ± {100 * sd:.1f}%"
-
-
 def _seed_step(cfg: Config, name: str, change: str):
     from .config import Preset
     return Preset(name, "custom", change, "", cfg, (cfg.last_pass,), {})
@@ -273,7 +237,7 @@ def repro_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jo
         print()
         print(f"seed {first['seed']}, pass by pass:")
         if first["status"] != "missing":
-            _, records = ladder.read_run(folder / first["dir"])
+            records = store.read_run(folder / first["dir"]).records
             by_pass: dict[int, dict] = {}
             for r in records:
                 by_pass.setdefault(r["pass"], {})[r["split"]] = r
@@ -287,9 +251,9 @@ def repro_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jo
         for line in lines[:-1]:          # the last line is the footnote: it goes under the mean
             print(line)
         label = f"mean ± sd over {row['n']} seeds"
-        print(f"| {label:<44s} | {_pm(row['train_error_mean'], row['train_error_sd']):>13s} | "
-              f"{_pm(row['test_error_mean'], row['test_error_sd']):>13s} | "
-              f"{_pm1(row['test_reject_1pct_mean'], row['test_reject_1pct_sd']):>14s} |")
+        print(f"| {label:<44s} | {pm(row['train_error_mean'], row['train_error_sd'], pct=True):>13s} | "
+              f"{pm(row['test_error_mean'], row['test_error_sd'], pct=True):>13s} | "
+              f"{pm(row['test_reject_1pct_mean'], row['test_reject_1pct_sd'], pct=True, digits=1):>14s} |")
         if row["n"]:
             print(f"test misses over the {row['n']} seeds: mean {row['test_misses_mean']:.1f}, "
                   f"min {row['test_misses_min']}, max {row['test_misses_max']} (of {row['test_digits']})")
@@ -307,17 +271,16 @@ def repro_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jo
 
 
 def _last_records(run_dir: Path) -> tuple[dict, dict]:
-    from .ladder import read_run
-    _, records = read_run(run_dir)
+    records = store.read_run(run_dir).records
     return ([r for r in records if r["split"] == "train"][-1], [r for r in records if r["split"] == "test"][-1])
 
 
 def _print_results(res: dict, out) -> None:
     """The compact table (fits 80 columns), what its columns mean, failures, the wall time;
     the full table (errors, MSE, rejection, published figures, run folders) is in results.md."""
-    from . import ladder
+    from . import results
     print()
-    for line in ladder.compact_table_lines(res["steps"], len(res["seeds"])):
+    for line in results.compact_table_lines(res["steps"], len(res["seeds"])):
         print(line)
     c = counts()
     for line in ("n: seeds counted; test misses: mean [min-max] over the seeds; Δ: change of the mean",
@@ -341,7 +304,7 @@ def _print_results(res: dict, out) -> None:
 def train_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jobs: int | None = None,
                 data_root=None, out=None) -> int:
     """One config over several seeds in parallel, into `out` (runs/<id>/ and results.*)."""
-    from . import ladder
+    from . import ladder, results
     out = out or os.path.join("runs", f"seeds-{cfg.data}-{cfg.hash()}")
     print(f"lecun1989 train over {len(seeds)} seeds")
     for line in header_lines(cfg.with_overrides(seed=seeds[0]), engine):
@@ -349,7 +312,7 @@ def train_seeds(cfg: Config, seeds: tuple[int, ...], *, engine: str = "fast", jo
     print(f"seeds: {', '.join(map(str, seeds))}", flush=True)
     try:
         with _Progress() as bar:
-            res = ladder.run_steps([_seed_step(cfg, "train", ladder._overrides(cfg))], seeds, out,
+            res = ladder.run_steps([_seed_step(cfg, "train", results.overrides_text(cfg))], seeds, out,
                                    ladder="train", engine=engine, workers=jobs, data_root=data_root,
                                    on_line=bar.line, on_progress=bar.update)
     except KeyboardInterrupt:

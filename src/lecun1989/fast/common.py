@@ -29,7 +29,6 @@ assert H1PAD_W >= STRIDE * (H2_SIDE - 1) + LANES and H1PAD_W >= H1PAD
 
 # head / optimizer / mode codes passed to the compiled kernels (activations: their index in
 # activations.REGISTRY)
-ACT = {"tanh": 0, "relu": 1, "scaled-tanh": 2}
 HEAD_SQUASH, HEAD_LINEAR = 0, 1
 OPT = {"sgd": 0, "adamw": 1, "sdlm": 2}
 OPT_SGD, OPT_ADAMW, OPT_SDLM = OPT["sgd"], OPT["adamw"], OPT["sdlm"]

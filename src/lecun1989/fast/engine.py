@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from .. import activations
 from ..geometry import H2_BLOCKS, H2_FAN_MAPS, H2_MAPS, H2_UNITS, IMAGE, OUTPUTS, PARAM_SHAPES
 from .buffers import (TRANSPOSED, Arena, H2Tables, Params, Settings, example_buffers, flat_vectors,
                       param_offsets, param_views, predict_buffers)
-from .common import ACT, HEAD_LINEAR, HEAD_SQUASH, MODE_HESSIAN, MODE_PREDICT, MODE_TRAIN, OPT, TAPS
+from .common import HEAD_LINEAR, HEAD_SQUASH, MODE_HESSIAN, MODE_PREDICT, MODE_TRAIN, OPT, TAPS
 from .kernel import _kernel
 from .predict import _predict_kernel, h2_slot_tables
 
@@ -86,9 +87,8 @@ class FastEngine:
         h3_lo = offsets[h3]                             # (`_kernel` takes H3w's SGD step in place)
         linear = cfg.head == "linear"
         self.settings = Settings(
-            act=ACT[cfg.activation],
-            # model.head_fn: tanh head = the scaled tanh when the hidden units are scaled tanh, else tanh
-            out_act=-1 if linear else (ACT["scaled-tanh"] if cfg.activation == "scaled-tanh" else ACT["tanh"]),
+            act=activations.index(cfg.activation),
+            out_act=-1 if linear else activations.index(activations.head_of(cfg.activation).name),
             head=HEAD_LINEAR if linear else HEAD_SQUASH, opt=OPT[cfg.optimizer],
             target=float(cfg.target), mse_factor=config.MSE_FACTOR[cfg.mse_norm],
             mse_d2=config.MSE_FACTOR[cfg.mse_norm], sdlm_mu=float(cfg.sdlm_mu),

@@ -4,49 +4,39 @@
 
 from __future__ import annotations
 
-from numba import njit
+import warnings
 
+from numba import literal_unroll, njit
+from numba.core.errors import NumbaExperimentalFeatureWarning
+
+from ..activations import FAST_KERNELS
 from ..geometry import H1_MAPS, H1_SIDE, H2_MAPS, H2_SIDE, H2_UNITS, H3_UNITS, IMAGE, KERNEL, PAD, STRIDE
 from ..simd import LANES, vadd, vband, vfma, vget, vhead, vload, vmerge, vmul, vsplat, vstore, vsum8, vzero
-from ..geometry import SCALED_TANH_A, SCALED_TANH_S
 from .common import F32, JIT, NOFASTMATH, P1, P2, TAPS, X2_W
-from .tanh import tanh_rational32
 
-SA = F32(SCALED_TANH_A)
-SS = F32(SCALED_TANH_S)
+# -- activations: h = act(a) and h' = act'(a) -------------------------------------------------------
+# Dispatch over the registry's kernels: literal_unroll compiles the loop body once per entry, so
+# each activation gets the loops it would get written out by hand. (numba calls a tuple of
+# functions an experimental feature and warns at every compile (the message starts with terminal
+# colour codes); the tuple is only unrolled here.)
+warnings.filterwarnings("ignore", message=".*First-class function type feature is experimental",
+                        category=NumbaExperimentalFeatureWarning)
 
-# -- activations: h = act(a) and h' = act'(a), as torch's autograd computes it from the output ----
+
 @njit(**JIT)
 def _activate(a, h, dh, act, deriv):
-    """model.Net1989.forward: `act(...)` for tanh | relu | scaled-tanh, elementwise on flat arrays;
-    with deriv also stores the derivative the backward pass needs (tanh: 1 - h^2; relu: h > 0;
-    scaled-tanh: A S (1 - t^2) with t = tanh(S a), as autograd chains A * tanh(S * a))."""
-    one = F32(1.0)
-    if act == 0:
-        if deriv:
-            for i in range(a.size):
-                t = tanh_rational32(a[i])
-                h[i] = t
-                dh[i] = one - t * t
-        else:
-            for i in range(a.size):
-                h[i] = tanh_rational32(a[i])
-    elif act == 1:
-        zero = F32(0.0)
-        for i in range(a.size):
-            v = a[i]
-            h[i] = zero if v <= zero else v     # relu(NaN) = NaN, as torch.relu
-            dh[i] = one if v > zero else zero
-    else:
-        sas = SA * SS
-        if deriv:
-            for i in range(a.size):
-                t = tanh_rational32(SS * a[i])
-                h[i] = SA * t
-                dh[i] = sas * (one - t * t)
-        else:
-            for i in range(a.size):
-                h[i] = SA * tanh_rational32(SS * a[i])
+    """model.Net1989.forward: `act(...)` elementwise on flat arrays, act = the activation's index
+    in activations.REGISTRY; with deriv also stores the derivative the backward pass needs."""
+    i = 0
+    for kernel in literal_unroll(FAST_KERNELS):
+        if i == act:
+            if deriv:
+                for j in range(a.size):
+                    h[j], dh[j] = kernel(a[j])
+            else:
+                for j in range(a.size):
+                    h[j] = kernel(a[j])[0]
+        i += 1
 
 
 # -- blocks of one example ---------------------------------------------------------------------------

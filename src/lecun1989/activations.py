@@ -17,6 +17,7 @@ This module imports numba but not torch (config.py imports it).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -88,11 +89,32 @@ def _scaled_tanh_fast(a):
     return SA * t, (SA * SS) * (F32(1.0) - t * t)
 
 
+# -- ELU (alpha 1; Clevert et al. 2016): a for a > 0, exp(a) - 1 below --------------------------
+def _elu(a):
+    import torch.nn.functional as F
+    return F.elu(a)
+
+
+def _elu_grad(a):
+    return a.clamp(max=0).exp()             # 1 for a > 0, exp(a) below (and NaN stays NaN)
+
+
+@njit(inline="always", **JIT)
+def _elu_fast(a):
+    # expm1 (libm's expm1f) keeps the relative precision of exp(a) - 1 near 0; the derivative is
+    # exp(a) itself rather than (exp(a) - 1) + 1, which would lose it for very negative a
+    if a > F32(0.0):
+        return a, F32(1.0)
+    return F32(math.expm1(a)), F32(math.exp(a))
+
+
 REGISTRY: dict[str, Activation] = {e.name: e for e in (
     Activation("tanh", "tanh(a), the anchor's", _tanh, _tanh_grad, _tanh_fast, "tanh", 1.0),
     Activation("relu", "max(0, a)", _relu, _relu_grad, _relu_fast, "tanh", float("inf")),
     Activation("scaled-tanh", "1.7159 tanh(2a/3), the paper's", _scaled_tanh, _scaled_tanh_grad,
                _scaled_tanh_fast, "scaled-tanh", SCALED_TANH_A),
+    Activation("elu", "a for a > 0, exp(a) - 1 below (ELU, alpha 1)", _elu, _elu_grad, _elu_fast, "tanh",
+               float("inf")),
 )}
 NAMES = tuple(REGISTRY)
 FAST_KERNELS = tuple(e.fast for e in REGISTRY.values())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..geometry import H1_MAPS, H1_SIDE, H2_FAN_MAPS, H2_SIDE, H2_UNITS, H3_UNITS, IMAGE, KERNEL, OUTPUTS, PAD, STRIDE
+from ..geometry import (H1_MAPS, H1_SIDE, H2_FAN_MAPS, H2_SIDE, H2_UNITS, H3_UNITS, IMAGE, KERNEL, OUTPUTS, PAD,
+                        STRIDE)
 from ..simd import LANES, vadd, vfma, vload, vsplat, vstore, vzero
 from .buffers import BATCH, SLOT_TILE, SLOTS
 from .common import H1PAD, JIT, NOFASTMATH, P1, P2, TAPS, XPAD
@@ -30,16 +31,19 @@ from .layers import _activate
 
 
 @njit(**NOFASTMATH)
-def _slot_sums(S, bias, nout, T):
-    """T[k] = bias[k] + ((S0 + S4) + (S2 + S6)) + ((S1 + S5) + (S3 + S7)) for the slots Sl =
-    S[l, k] (vectors of 8 examples): vsum8's order. Compiled without fastmath (set explicitly:
+def _slot_sums(slots, bias, nout, sums):
+    """sums[k] = bias[k] + ((S0 + S4) + (S2 + S6)) + ((S1 + S5) + (S3 + S7)) for the slots Sl =
+    slots[l, k] (vectors of 8 examples): vsum8's order. Compiled without fastmath (set explicitly:
     numba otherwise inherits the caller's flags), so that LLVM cannot reassociate the sums."""
     so = SLOT_TILE * BATCH
     for k in range(nout):
         i = k * BATCH
-        t = vadd(vadd(vadd(vload(S, i), vload(S, 4 * so + i)), vadd(vload(S, 2 * so + i), vload(S, 6 * so + i))),
-                 vadd(vadd(vload(S, so + i), vload(S, 5 * so + i)), vadd(vload(S, 3 * so + i), vload(S, 7 * so + i))))
-        vstore(T, i, vadd(vsplat(bias[k], T), t))
+        s0, s1 = vload(slots, i), vload(slots, so + i)
+        s2, s3 = vload(slots, 2 * so + i), vload(slots, 3 * so + i)
+        s4, s5 = vload(slots, 4 * so + i), vload(slots, 5 * so + i)
+        s6, s7 = vload(slots, 6 * so + i), vload(slots, 7 * so + i)
+        t = vadd(vadd(vadd(s0, s4), vadd(s2, s6)), vadd(vadd(s1, s5), vadd(s3, s7)))
+        vstore(sums, i, vadd(vsplat(bias[k], sums), t))
 
 
 @njit(**JIT)
@@ -124,11 +128,11 @@ def _batch_h1(W1, B1, xb, a1b):
 
 
 @njit(**JIT)
-def _batch_h2(W2s, B2, blocks, slot_offset, slot_count, h1p, S, bt, T, a2b):
+def _batch_h2(W2s, B2, blocks, slot_offset, slot_count, h1p, slots, bias_tile, sums, a2b):
     """model.forward: the H2 block convolutions + H2b for 8 examples -> a2b[(o*16 + p)*8 + e].
     For each block, 2 positions at a time, lane slot l at a time: the slot's columns in order
     (slot_offset[b, l, t]: the column's input's offset in h1p; W2s[b, l, 4t:4t+4]: its weights for
-    the block's 4 maps), 8 accumulators (4 maps x 2 positions) -> S[l]; then `_slot_sums`."""
+    the block's 4 maps), 8 accumulators (4 maps x 2 positions) -> slots[l]; then `_slot_sums`."""
     for b in range(blocks.shape[0]):
         lo = blocks[b, 0]
         for p in range(0, P2, 2):
@@ -161,25 +165,25 @@ def _batch_h2(W2s, B2, blocks, slot_offset, slot_count, h1p, S, bt, T, a2b):
                     s3a = vfma(c, va, s3a)
                     s3b = vfma(c, vb, s3b)
                 o = l * SLOT_TILE * BATCH
-                vstore(S, o, s0a)
-                vstore(S, o + BATCH, s0b)
-                vstore(S, o + 2 * BATCH, s1a)
-                vstore(S, o + 3 * BATCH, s1b)
-                vstore(S, o + 4 * BATCH, s2a)
-                vstore(S, o + 5 * BATCH, s2b)
-                vstore(S, o + 6 * BATCH, s3a)
-                vstore(S, o + 7 * BATCH, s3b)
+                vstore(slots, o, s0a)
+                vstore(slots, o + BATCH, s0b)
+                vstore(slots, o + 2 * BATCH, s1a)
+                vstore(slots, o + 3 * BATCH, s1b)
+                vstore(slots, o + 4 * BATCH, s2a)
+                vstore(slots, o + 5 * BATCH, s2b)
+                vstore(slots, o + 6 * BATCH, s3a)
+                vstore(slots, o + 7 * BATCH, s3b)
             for mm in range(4):
-                bt[2 * mm] = B2[lo + mm, p]
-                bt[2 * mm + 1] = B2[lo + mm, p + 1]
-            _slot_sums(S, bt, SLOT_TILE, T)
+                bias_tile[2 * mm] = B2[lo + mm, p]
+                bias_tile[2 * mm + 1] = B2[lo + mm, p + 1]
+            _slot_sums(slots, bias_tile, SLOT_TILE, sums)
             for mm in range(4):
-                vstore(a2b, ((lo + mm) * P2 + p) * BATCH, vload(T, 2 * mm * BATCH))
-                vstore(a2b, ((lo + mm) * P2 + p + 1) * BATCH, vload(T, (2 * mm + 1) * BATCH))
+                vstore(a2b, ((lo + mm) * P2 + p) * BATCH, vload(sums, 2 * mm * BATCH))
+                vstore(a2b, ((lo + mm) * P2 + p + 1) * BATCH, vload(sums, (2 * mm + 1) * BATCH))
 
 
 @njit(**JIT)
-def _batch_h3(W3T, B3, h2b, S, bt, T, a3b):
+def _batch_h3(W3T, B3, h2b, slots, bias_tile, sums, a3b):
     """model.forward: x @ H3w + H3b for 8 examples -> a3b[u*8 + e]: 6 units at a time, lane slot l
     at a time (H2 units l, l+8, ..., as `_h3_forward`'s lane l), then `_slot_sums`."""
     for u in range(0, H3_UNITS, 6):
@@ -205,17 +209,17 @@ def _batch_h3(W3T, B3, h2b, S, bt, T, a3b):
                 s4 = vfma(vsplat(v4[q], h2b), x, s4)
                 s5 = vfma(vsplat(v5[q], h2b), x, s5)
             o = l * SLOT_TILE * BATCH
-            vstore(S, o, s0)
-            vstore(S, o + BATCH, s1)
-            vstore(S, o + 2 * BATCH, s2)
-            vstore(S, o + 3 * BATCH, s3)
-            vstore(S, o + 4 * BATCH, s4)
-            vstore(S, o + 5 * BATCH, s5)
+            vstore(slots, o, s0)
+            vstore(slots, o + BATCH, s1)
+            vstore(slots, o + 2 * BATCH, s2)
+            vstore(slots, o + 3 * BATCH, s3)
+            vstore(slots, o + 4 * BATCH, s4)
+            vstore(slots, o + 5 * BATCH, s5)
         for i in range(6):
-            bt[i] = B3[u + i]
-        _slot_sums(S, bt, 6, T)
+            bias_tile[i] = B3[u + i]
+        _slot_sums(slots, bias_tile, 6, sums)
         for i in range(6):
-            vstore(a3b, (u + i) * BATCH, vload(T, i * BATCH))
+            vstore(a3b, (u + i) * BATCH, vload(sums, i * BATCH))
 
 
 @njit(**JIT)
@@ -224,7 +228,8 @@ def _predict_kernel(X, act, out_act, p, t, pb, result):
     8 examples at a time (see above); bit for bit `_kernel`'s MODE_PREDICT. p: the weights,
     t: the H2Tables, pb: the PredictBuffers (buffers.py)."""
     n = X.shape[0]
-    W2s, h1b, h1p, S, bt, T, zb, outb = pb.H2w_slots, pb.h1, pb.h1pad, pb.slots, pb.bias_tile, pb.tile_sums, pb.z, pb.out
+    W2s, h1b, h1p, zb, outb = pb.H2w_slots, pb.h1, pb.h1pad, pb.z, pb.out
+    slots, bias_tile, sums = pb.slots, pb.bias_tile, pb.tile_sums
     scratch = pb.dact_scratch
     # the H2 weights in slot order: W2s[b, l, 4k + i] = H2w[block b's map i, column slot_weight_col[b, l, k]]
     for b in range(t.blocks.shape[0]):
@@ -247,9 +252,9 @@ def _predict_kernel(X, act, out_act, p, t, pb, result):
                 dst = ((m * H1PAD + r + PAD) * H1PAD + PAD) * BATCH
                 for c in range(0, H1_SIDE * BATCH, LANES):
                     vstore(h1p, dst + c, vload(h1b, src + c))
-        _batch_h2(W2s, p.H2b, t.blocks, t.slot_input_offset, t.slot_count, h1p, S, bt, T, pb.a2)
+        _batch_h2(W2s, p.H2b, t.blocks, t.slot_input_offset, t.slot_count, h1p, slots, bias_tile, sums, pb.a2)
         _activate(pb.a2, pb.h2, scratch[:pb.a2.size], act, False)
-        _batch_h3(p.H3wT, p.H3b, pb.h2, S, bt, T, pb.a3)
+        _batch_h3(p.H3wT, p.H3b, pb.h2, slots, bias_tile, sums, pb.a3)
         _activate(pb.a3, pb.h3, scratch[:pb.a3.size], act, False)
         # model.forward: h3 @ outw + outb, then the head's squashing
         for j in range(OUTPUTS):

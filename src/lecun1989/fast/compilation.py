@@ -77,14 +77,14 @@ def _cache_is_current() -> bool | None:
 def _leaf_calls(eng) -> dict[str, list]:
     """Every function `_kernel` calls, with arguments of the types `_kernel` calls it with,
     in two groups of about equal compile time: {"forward": [(dispatcher, args)], "backward": [...]}."""
-    from .kernel import _adamw, _forward, _gn_backward, _softmax_minus_onehot
+    from .kernel import _adamw, _forward, _gn_backward, _softmax
     from .layers import _h1_backward, _h2_backward, _h2_backward_maps
     b, p, g, t, v = eng.buf, eng.p, eng.g, eng.tables, eng.flat
     img = np.zeros((1, IMAGE, IMAGE), eng.dtype)[0]         # X[e] of the (N, 16, 16) images
     return {
         "forward": [(_forward, (img, 0, 0, eng.no_masks[0], False, 0, 0, True, p, t, b)),
                     (_adamw, (v.theta, v.grad, v.adam_m, v.adam_v, 0.0, 1)),
-                    (_softmax_minus_onehot, (b.z, b.dz, 0))],
+                    (_softmax, (b.z, b.dz, 0))],
         "backward": [(_gn_backward, (0, 0.2, p, eng.gn, b)),
                      (_h2_backward, (b.da2, p.H2w, b.X2T, g.H2w, b.dX2T, t.blocks, t.block_runs)),
                      (_h2_backward_maps, (b.da2, p.H2w, b.X2T, g.H2w, b.dX2T, t.map_runs)),

@@ -60,24 +60,11 @@ def _forward(img, sr, sc, mask, use_mask, act, out_act, deriv, p, t, b):
 
 
 @njit(**JIT)
-def _softmax(z, p):
-    """p = softmax(z) over the 10 outputs (shifted by the largest, as torch does)."""
-    zmax = z[0]
-    for j in range(1, OUTPUTS):
-        zmax = max(zmax, z[j])
-    tot = F32(0.0)
-    for j in range(OUTPUTS):
-        p[j] = np.float32(math.exp(z[j] - zmax))
-        tot += p[j]
-    for j in range(OUTPUTS):
-        p[j] = p[j] / tot
-
-
-@njit(**JIT)
-def _softmax_minus_onehot(z, p, label):
-    """p = softmax(z) - onehot(label), as `_softmax`, with the one-hot subtracted in the same
-    expression as the division by the sum (so that every output's gradient is one multiply-add by
-    the sum's reciprocal, whatever code surrounds the call)."""
+def _softmax(z, p, label):
+    """p = softmax(z) over the 10 outputs (shifted by the largest, as torch does) minus
+    onehot(label) (label -1: none). The one-hot is subtracted in the expression that divides by
+    the sum, so that each output's cross-entropy gradient is one multiply-add by the sum's
+    reciprocal, whatever code surrounds the call."""
     zmax = z[0]
     for j in range(1, OUTPUTS):
         zmax = max(zmax, z[j])
@@ -108,7 +95,7 @@ def _gn_backward(head, mse_d2, p, gn, b):
         for j in range(OUTPUTS):
             dz[j] = b.dact_out[j] * b.dact_out[j] * F32(mse_d2)
     else:
-        _softmax(b.z, dz)
+        _softmax(b.z, dz, -1)
         for j in range(OUTPUTS):
             dz[j] = dz[j] * (one - dz[j])
     # outw: x4^2 d4; H3: d3 = f'(a3)^2 * (d4 @ (outw^2)^T)
@@ -232,7 +219,7 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, step0, resu
                     dz[j] = (cm32 * (b.out[j] - y)) * b.dact_out[j]
             else:
                 # train_pass: F.cross_entropy(z, label) -> softmax(z) - onehot(label)
-                _softmax_minus_onehot(b.z, dz, lab)
+                _softmax(b.z, dz, lab)
             # -- autograd of z = h3 @ outw + outb, then of H3's act --------------------------------
             for j in range(OUTPUTS):
                 g.outb[j] = dz[j]

@@ -95,7 +95,7 @@ def _gn_backward(head, mse_d2, p, gn, b):
         for j in range(OUTPUTS):
             dz[j] = b.dact_out[j] * b.dact_out[j] * F32(mse_d2)
     else:
-        _softmax(b.z, dz, -1)
+        _softmax(b.z, dz, np.int64(-1))     # (not a literal -1: one compiled signature of _softmax)
         for j in range(OUTPUTS):
             dz[j] = dz[j] * (one - dz[j])
     # outw: x4^2 d4; H3: d3 = f'(a3)^2 * (d4 @ (outw^2)^T)

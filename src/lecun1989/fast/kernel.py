@@ -169,18 +169,18 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, step0, resu
     lr32 = F32(lr)
     mu32 = F32(s.sdlm_mu)
     running = s.sdlm_running
-    g32 = F32(running)
-    g1 = F32(1.0 - running)
+    weight_new = F32(running)                # the running average's weight of the new example
+    weight_old = F32(1.0 - running)
     tgt32 = F32(s.target)
     cm32 = F32(s.mse_factor)
     opt = s.opt
     theta, grad, hdiag, rate = v.theta, v.grad, v.hdiag, v.sdlm_rate
-    hx, hsum = v.hdiag_example, v.hdiag_sum
+    hdiag_ex, hdiag_sum = v.hdiag_example, v.hdiag_sum
     dz, dh3, dh2, h3, dact3, h2m, W3T = b.dz, b.dh3, b.dh2, b.h3, b.dact3, b.h2_masked, p.H3wT
     step = step0
     if mode == MODE_HESSIAN:
-        for i in range(hsum.size):
-            hsum[i] = 0.0
+        for i in range(hdiag_sum.size):
+            hdiag_sum[i] = 0.0
     if mode == MODE_TRAIN and opt == OPT_SDLM and running == 0.0:
         # TorchEngine._sdlm_step: lr / (mu + h), which torch computes as (mu + h).reciprocal() * lr
         for i in range(theta.size):
@@ -260,26 +260,27 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, step0, resu
                     b.da2[o, q] = gq
                     g.H2b[o, q] = gq
         # -- H2 and H1 backward: one call site for training and the sdlm diagonal (which runs them
-        # on squared weights and inputs), so that the compiler inlines and optimizes them once
-        w2s = b.H2w_sq if diag_round else p.H2w
-        x2s = b.X2T_sq if diag_round else b.X2T
-        g2s = gn.H2w if diag_round else g.H2w
-        x1s = b.X1_sq if diag_round else b.X1
-        g1s = gn.H1w if diag_round else g.H1w
-        gb1s = gn.H1b if diag_round else g.H1b
+        # on squared weights and inputs into the diagonal's views), so that the compiler inlines
+        # and optimizes them once
+        h2_weights = b.H2w_sq if diag_round else p.H2w
+        h2_inputs = b.X2T_sq if diag_round else b.X2T
+        h2w_out = gn.H2w if diag_round else g.H2w
+        h1_inputs = b.X1_sq if diag_round else b.X1
+        h1w_out = gn.H1w if diag_round else g.H1w
+        h1b_out = gn.H1b if diag_round else g.H1b
         if t.per_map:
-            _h2_backward_maps(b.da2, w2s, x2s, g2s, b.dX2T, t.map_runs)
+            _h2_backward_maps(b.da2, h2_weights, h2_inputs, h2w_out, b.dX2T, t.map_runs)
         else:
-            _h2_backward(b.da2, w2s, x2s, g2s, b.dX2T, t.blocks, t.block_runs)
-        _h1_backward(b.dX2T, b.dact1, b.da1, x1s, g1s, gb1s)
+            _h2_backward(b.da2, h2_weights, h2_inputs, h2w_out, b.dX2T, t.blocks, t.block_runs)
+        _h1_backward(b.dX2T, b.dact1, b.da1, h1_inputs, h1w_out, h1b_out)
         if diag_round:
             if mode == MODE_HESSIAN:
-                for i in range(hsum.size):
-                    hsum[i] += hx[i]
+                for i in range(hdiag_sum.size):
+                    hdiag_sum[i] += hdiag_ex[i]
             else:
                 # h <- (1 - g) h + g h_example (TorchEngine._sdlm_step)
                 for i in range(theta.size):
-                    hdiag[i] = g1 * hdiag[i] + g32 * hx[i]
+                    hdiag[i] = weight_old * hdiag[i] + weight_new * hdiag_ex[i]
             continue
         # -- optimizer step over the flat parameter vector -----------------------------------------
         step += 1
@@ -300,8 +301,8 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, step0, resu
             for i in range(theta.size):
                 theta[i] -= ((one / (mu32 + hdiag[i])) * lr32) * grad[i]
     if mode == MODE_HESSIAN:
-        for i in range(hsum.size):
-            hdiag[i] = hsum[i] / n
+        for i in range(hdiag_sum.size):
+            hdiag[i] = hdiag_sum[i] / n
     return step
 
 

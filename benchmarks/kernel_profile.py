@@ -22,13 +22,14 @@ import numpy as np
 import torch
 from numba import njit
 
-from lecun1989 import fast as F
+from lecun1989 import fast
+from lecun1989.fast import common, layers as F, predict as FP
 from lecun1989.config import Config
 from lecun1989.model import Net1989
 from lecun1989.store import write_json
 from lecun1989.train import net_config
 
-JIT = dict(F.JIT, cache=False)
+JIT = dict(common.JIT, cache=False)
 
 
 def _images(n: int) -> np.ndarray:
@@ -43,19 +44,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    F.ensure_compiled()
+    fast.ensure_compiled()
     cfg = Config()
-    eng = F.FastEngine(cfg, Net1989(net_config(cfg), seed=cfg.seed))
+    eng = fast.FastEngine(cfg, Net1989(net_config(cfg), seed=cfg.seed))
     X = _images(2048)
-    b = eng.buf
-    (xpad, X1, a1, h1, d1, h1pad, X2T, a2, h2, d2, h2d, a3, h3, d3, z, out, dout,
-     dz, dh3, dh2, da2, dX2T, da1) = b.train
-    W1, B1, W2, B2, W3T, B3, W4, B4 = eng._params()
-    G1, GB1, G2, GB2, G3T, GB3, G4, GB4 = eng._grads()
-    blocks, bruns = eng.blocks, eng.bruns
+    b, p, g, t = eng.buf, eng.p, eng.g, eng.tables
+    xpad, X1, a1, h1, d1, h1pad, X2T, a2 = b.xpad, b.X1, b.a1, b.h1, b.dact1, b.h1pad, b.X2T, b.a2
+    h2d, a3, z, da2, dX2T, da1 = b.h2_masked, b.a3, b.z, b.da2, b.dX2T, b.da1
+    W1, B1, W2, B2, W3T, B3 = p.H1w, p.H1b, p.H2w, p.H2b, p.H3wT, p.H3b
+    G1, GB1, G2 = g.H1w, g.H1b, g.H2w
+    blocks, bruns = t.blocks, t.block_runs
     img = X[0]
     da2[:] = np.random.default_rng(1).standard_normal(da2.shape).astype(np.float32) * 1e-2
-    act = F.ACT[cfg.activation]
+    act = eng.settings.act
 
     # one compiled loop per kernel (kernel, arguments)
     @njit(**JIT)
@@ -105,28 +106,30 @@ def main(argv=None) -> dict:
                 theta[t] -= np.float32(1e-9) * grad[t]
 
     # prediction, 8 examples at a time (fast._predict_kernel's pieces; times per example below)
-    (W2s, xb, a1b, h1b, dscr, h1p, S, bt, T, a2b, h2b, a3b, h3b, zb, outb) = b.predict
-    swcol, soffs, scnt = eng.slots
+    pb = eng.predict_buf
+    W2s, xb, a1b, h1b, dscr, h1p = pb.H2w_slots, pb.x, pb.a1, pb.h1, pb.dact_scratch, pb.h1pad
+    S, bt, T, a2b, h2b, a3b = pb.slots, pb.bias_tile, pb.tile_sums, pb.a2, pb.h2, pb.a3
+    soffs, scnt = t.slot_input_offset, t.slot_count
 
     @njit(**JIT)
     def t_binput(n, X, xb):
         for i in range(n):
-            F._batch_input(X, 0, xb)
+            FP._batch_input(X, 0, xb)
 
     @njit(**JIT)
     def t_bh1(n, W1, B1, xb, a1b):
         for i in range(n):
-            F._batch_h1(W1, B1, xb, a1b)
+            FP._batch_h1(W1, B1, xb, a1b)
 
     @njit(**JIT)
     def t_bh2(n, W2s, B2, blocks, soffs, scnt, h1p, S, bt, T, a2b):
         for i in range(n):
-            F._batch_h2(W2s, B2, blocks, soffs, scnt, h1p, S, bt, T, a2b)
+            FP._batch_h2(W2s, B2, blocks, soffs, scnt, h1p, S, bt, T, a2b)
 
     @njit(**JIT)
     def t_bh3(n, W3T, B3, h2b, S, bt, T, a3b):
         for i in range(n):
-            F._batch_h3(W3T, B3, h2b, S, bt, T, a3b)
+            FP._batch_h3(W3T, B3, h2b, S, bt, T, a3b)
 
     def timed(fn, *a, reps=args.reps):
         fn(1, *a)
@@ -154,7 +157,7 @@ def main(argv=None) -> dict:
          timed(t_h2b, da2, W2, X2T, G2, dX2T, blocks, bruns), 76800, "train"),
         ("H1 backward, col2im + H1w gradient (_h1_backward)",
          timed(t_h1b, dX2T, d1, da1, X1, G1, GB1), 19200, "train"),
-        ("SGD step over 9,760 weights", timed(t_sgd, eng.theta.copy(), eng.grad), 0, "train"),
+        ("SGD step over 9,760 weights", timed(t_sgd, eng.flat.theta.copy(), eng.flat.grad), 0, "train"),
     ]
     eng.predict_numpy(X[:16])                   # fills the H2 weights in slot order (W2s)
     nh1 = a1b.size

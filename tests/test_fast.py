@@ -1,4 +1,4 @@
-"""The fast engine (fast.py) against the reference engine (train.TorchEngine).
+"""The fast engine (lecun1989.fast) against the reference engine (train.TorchEngine).
 
 Both engines start from the same initial weights and consume the same random stream
 (train.pass_randomness), so after a short run their weights must agree to float32 rounding noise.
@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from lecun1989 import fast
+from lecun1989 import activations, fast
+from lecun1989.fast.common import P2, X2_W
+from lecun1989.fast.engine import _images
+from lecun1989.simd import LANES
 from lecun1989.config import Config
 from lecun1989.model import Net1989
 from lecun1989.train import TorchEngine, net_config, pass_randomness, sdlm_sample
@@ -58,7 +61,8 @@ def _train_both(cfg: Config, x, y, seed: int = 7):
 
 
 # sdlm-running: sdlm with the running-average diagonal (sdlm_running > 0) on top of the estimate
-COMBOS = list(itertools.product(("tanh", "relu", "scaled-tanh"), ("tanh", "linear"),
+# every activation of the registry (activations.NAMES)
+COMBOS = list(itertools.product(activations.NAMES, ("tanh", "linear"),
                                 ("sgd", "adamw", "sdlm", "sdlm-running"), (0.0, 0.25), (False, True)))
 
 
@@ -119,8 +123,7 @@ def test_short_run_with_anchor_streams_matches_reference(activation, head, optim
     _assert_agree(ref, fst)
 
 
-@pytest.mark.parametrize("activation,head", [("tanh", "tanh"), ("relu", "tanh"),
-                                             ("scaled-tanh", "tanh"), ("relu", "linear")])
+@pytest.mark.parametrize("activation,head", [(a, "tanh") for a in activations.NAMES] + [("relu", "linear")])
 def test_predict_matches_model_forward(activation, head):
     cfg = Config(activation=activation, head=head, dropout=0.25)
     model = Net1989(net_config(cfg), seed=3)
@@ -134,19 +137,19 @@ def test_predict_matches_model_forward(activation, head):
     assert float((got - want).abs().max()) <= 1e-5
 
 
-@pytest.mark.parametrize("activation,head", list(itertools.product(("tanh", "scaled-tanh", "relu"),
+@pytest.mark.parametrize("activation,head", list(itertools.product(activations.NAMES,
                                                                    ("tanh", "linear"))))
 def test_batched_predict_is_the_per_example_forward_bit_for_bit(activation, head):
-    """Prediction runs 8 examples at a time (fast._predict_kernel) with every sum in the order of
+    """Prediction runs 8 examples at a time (fast.predict._predict_kernel) with every sum in the order of
     the training forward (one example at a time): the outputs must be equal, not just close -
     for any count of examples (a last, partial group of 8) and weights away from the init."""
     cfg = Config(activation=activation, head=head)
     eng = fast.FastEngine(cfg, Net1989(net_config(cfg), seed=5))
     rng = np.random.default_rng(5)
-    for v in eng.p.values():
+    for v in eng.p:
         v += rng.normal(0.0, 0.1, v.shape).astype(v.dtype)
     x, _ = _digits(203, seed=2)
-    X = fast._images(x, np.float32)
+    X = _images(x, np.float32)
     for n in (1, 7, 8, 9, 203):
         got = eng.predict_numpy(X[:n])
         want = eng.predict_numpy(X[:n], per_example=True)
@@ -154,7 +157,7 @@ def test_batched_predict_is_the_per_example_forward_bit_for_bit(activation, head
         assert np.array_equal(got, want), f"n={n}: max difference {np.abs(got - want).max():.3g}"
 
 
-@pytest.mark.parametrize("activation", ["tanh", "scaled-tanh", "relu"])
+@pytest.mark.parametrize("activation", activations.NAMES)
 @pytest.mark.parametrize("layer", ["H1w", "H2w", "H3w", "outw"])
 def test_a_nan_weight_gives_nan_outputs_as_in_the_reference(activation, layer):
     """A diverged weight must show as NaN in the outputs (and so in the loss), as the model's
@@ -173,7 +176,7 @@ def test_a_nan_weight_gives_nan_outputs_as_in_the_reference(activation, layer):
     assert torch.equal(torch.isnan(eng.predict(x)), want)
 
 
-@pytest.mark.parametrize("activation,head", list(itertools.product(("tanh", "scaled-tanh", "relu"),
+@pytest.mark.parametrize("activation,head", list(itertools.product(activations.NAMES,
                                                                    ("tanh", "linear"))))
 def test_hessian_diagonal_matches_gn_diagonal(activation, head):
     """FastEngine.estimate_hessian equals sdlm.gn_diagonal (itself checked against brute-force
@@ -254,19 +257,17 @@ def test_h2_blocks_follow_the_model_table():
 
 def test_every_array_starts_on_a_cache_line_with_slack_after_it():
     """The vector kernels read a run's last chunk of 8 whole: every engine array must have 8
-    elements of memory after its end, inside the engine's one block (fast._Arena) - and the
-    col2im's shifted loads 4 before the H2 input gradient."""
+    elements of memory after its end, inside the engine's one block (fast.buffers.Arena) - and
+    the col2im's shifted loads 4 before the H2 input gradient."""
     eng = fast.FastEngine(Config(), Net1989(seed=0))
-    b = eng.buf
-    buffers = [eng.theta, eng.grad, eng.madam, eng.vadam, eng.hdiag, eng.coef, eng.hx, *b.train, *b.sq,
-               *b.predict]
+    buffers = [*eng.flat, *eng.buf, *eng.predict_buf]
     lo = eng.arena.raw.ctypes.data
     hi = lo + eng.arena.raw.size
-    for a in buffers + list(eng.p.values()) + list(eng.g.values()):
+    for a in buffers + list(eng.p) + list(eng.g) + list(eng.gn):
         assert a.ctypes.data % 64 == 0                 # each buffer and each parameter on a line
-        assert lo <= a.ctypes.data and a.ctypes.data + (a.size + fast.LANES) * a.itemsize <= hi
-    dX2T = b.train[len(b.forward) + 4]                 # fast._col2im reads up to 4 floats before a row
-    assert dX2T.shape == (fast.P2, fast.X2_W) and dX2T.ctypes.data - 4 * dX2T.itemsize >= lo
+        assert lo <= a.ctypes.data and a.ctypes.data + (a.size + LANES) * a.itemsize <= hi
+    dX2T = eng.buf.dX2T                                # fast.layers._col2im reads up to 4 floats before a row
+    assert dX2T.shape == (P2, X2_W) and dX2T.ctypes.data - 4 * dX2T.itemsize >= lo
     spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes) for a in buffers)
     assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:]))   # no two overlap
 
@@ -310,13 +311,14 @@ def test_a_fresh_install_repeats_the_numbers_of_a_cached_one(tmp_path):
     assert first.returncode == 0 and second.returncode == 0, first.stderr[-2000:] + second.stderr[-2000:]
     assert first.stdout.split()[-1] == second.stdout.split()[-1]
     # The first run compiled in two child processes (fast.ensure_compiled), splitting the functions
-    # `_kernel` calls between them (fast._leaf_calls). Each must have been compiled with the
+    # `_kernel` calls between them (fast.compilation._leaf_calls). Each must have been compiled with the
     # argument types `_kernel` calls it with - else `_kernel`'s compile would have built a second
     # version of it (correct, but the split would save nothing): one cache entry per signature.
     check = ("import numba; from numba import typeof; from lecun1989 import fast;"
-             "called = {n for n in fast._kernel.py_func.__code__.co_names"
-             " if isinstance(getattr(fast, n, None), numba.core.registry.CPUDispatcher)};"
-             "calls = [c for g in fast._leaf_calls(fast.FastEngine(fast.Config(), None)).values() for c in g];"
+             "from lecun1989.config import Config; from lecun1989.fast import compilation as C, kernel as K;"
+             "called = {n for n in K._kernel.py_func.__code__.co_names"
+             " if isinstance(getattr(K, n, None), numba.core.registry.CPUDispatcher)};"
+             "calls = [c for g in C._leaf_calls(fast.FastEngine(Config(), None)).values() for c in g];"
              "assert {d.py_func.__name__ for d, _ in calls} == called, called;"
              "want = {}\n"
              "for d, args in calls: want.setdefault(d, set()).add(tuple(typeof(a) for a in args))\n"
@@ -383,13 +385,13 @@ def test_predict_with_another_h2_table_matches_model_forward(scheme, seed):
     cfg = Config(h2_scheme=scheme, h2_seed=seed, activation="scaled-tanh")
     model = Net1989(net_config(cfg), seed=3)
     eng = fast.FastEngine(cfg, model)
-    assert eng.general
+    assert eng.per_map
     x, _ = _digits(50, seed=1)
     model.eval()
     with torch.no_grad():
         want = model(x)
     assert float((eng.predict(x) - want).abs().max()) <= 1e-5
-    X = fast._images(x, np.float32)
+    X = _images(x, np.float32)
     assert np.array_equal(eng.predict_numpy(X), eng.predict_numpy(X, per_example=True))
 
 
@@ -408,3 +410,44 @@ def test_mse_normalisation_is_a_rescaled_mu_for_sdlm():
     scale = max(float(v.abs().max()) for v in runs[1].values())
     for name in runs[0]:
         assert float((runs[0][name] - runs[1][name]).abs().max()) <= TOL * scale, name
+
+
+def test_the_cache_check_covers_every_source_of_the_compiled_code():
+    """numba checks a cached function against its own file only; `_cache_is_current` must see a
+    change to any file whose code or constants the kernels contain."""
+    from pathlib import Path
+
+    import lecun1989
+    from lecun1989.fast import compilation
+    root = Path(lecun1989.__file__).parent
+    got = set(compilation._sources())
+    assert set((root / "fast").glob("*.py")) <= got
+    assert {root / "simd.py", root / "activations.py", root / "geometry.py"} <= got
+
+
+@pytest.mark.parametrize("activation", activations.NAMES)
+def test_each_activation_kernel_matches_torch(activation):
+    """The fast engine's elementwise code of every registry entry against the entry's torch
+    function and its autograd derivative, through the engine's own dispatch (fast.layers._activate),
+    with and without the derivative: values within 5.5 float32 ulp (the rational tanh's bound)
+    + 1e-7, derivatives within 5.5 ulp + 1e-6 (1 - t^2 from a t within 5.5 ulp of +-1 is off by
+    up to 2 x 5.5 x 2^-24 x 1.14 = 7.5e-7 absolute); NaN stays NaN."""
+    from lecun1989.fast.layers import _activate
+    entry = activations.get(activation)
+    a = np.concatenate([np.linspace(-12, 12, 20001), [-1e-6, 1e-6, -30.0, 30.0]]).astype(np.float32)
+    a = a[a != 0]                            # (relu has a kink at 0)
+    h, dh, h_only = np.empty_like(a), np.empty_like(a), np.empty_like(a)
+    _activate(a, h, dh, activations.index(activation), True)
+    _activate(a, h_only, np.empty_like(a), activations.index(activation), False)
+    assert np.array_equal(h, h_only)
+    t = torch.from_numpy(a.astype(np.float64)).requires_grad_()
+    want = entry.torch(t)
+    want.sum().backward()
+    for got, ref, atol in ((h, want.detach().numpy(), 1e-7), (dh, t.grad.numpy(), 1e-6)):
+        ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+        err = np.abs(got.astype(np.float64) - ref)
+        assert np.all(err <= 5.5 * ulp + atol), (activation, float(err.max()))
+    nan = np.full(1, np.nan, np.float32)
+    out = np.zeros(1, np.float32)
+    _activate(nan, out, np.zeros(1, np.float32), activations.index(activation), True)
+    assert np.isnan(out[0])

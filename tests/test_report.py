@@ -116,7 +116,8 @@ def test_hidden_layers_are_the_forward_pass(activation):
         # H3 and the output computed from the recorded H2 give the net's outputs
         h3 = net.act(h2.flatten(1) @ net.H3w + net.H3b)
         assert torch.allclose(net.out_act(h3 @ net.outw + net.outb), out)
-    assert net.act is not None and net.act.__name__ in ("tanh", "relu")   # restored
+    from lecun1989 import activations
+    assert net.act is activations.get(activation).torch                 # restored
 
 
 # -- a run folder ------------------------------------------------------------------------------

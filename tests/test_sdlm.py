@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lecun1989 import sdlm
+from lecun1989 import activations, sdlm
 from lecun1989.model import H2_BLOCKS, PAD, STRIDE, Net1989, NetConfig, h2_inputs
 
 
@@ -18,7 +18,7 @@ def jt_d_j(fn, inp, d):
     return (d.reshape(-1, 1) * j ** 2).sum(0).reshape(inp.shape)
 
 
-@pytest.mark.parametrize("activation", ["tanh", "scaled-tanh"])
+@pytest.mark.parametrize("activation", ["tanh", "scaled-tanh", "elu"])
 def test_every_stage_equals_brute_force_jt_d_j(activation):
     torch.manual_seed(0)
     net = Net1989(NetConfig(activation=activation, head="tanh"), seed=2).double()
@@ -69,3 +69,25 @@ def test_top_layers_equal_the_exact_gauss_newton_diagonal(activation):
         assert torch.allclose(h[k], exact[k], rtol=1e-9, atol=1e-12), k
     # below H3 LeCun's diagonal drops the cross terms between paths: close, not equal
     assert not torch.allclose(h["H1w"], exact["H1w"], rtol=1e-3)
+
+
+@pytest.mark.parametrize("activation", activations.NAMES)
+def test_each_activation_derivative_is_autograds(activation):
+    """sdlm's f'(a) (activations' torch_grad, from the pre-activation) equals autograd's
+    derivative of the entry's torch function, in float64, away from relu's kink."""
+    entry = activations.get(activation)
+    a = torch.cat([torch.linspace(-12, 12, 4001, dtype=torch.float64),
+                   torch.tensor([-1e-9, 1e-9, -40.0, 40.0], dtype=torch.float64)])
+    a = a[a != 0].requires_grad_()
+    entry.torch(a).sum().backward()
+    assert torch.allclose(entry.torch_grad(a.detach()), a.grad, rtol=1e-12, atol=1e-15)
+
+
+def test_elu_hidden_units_keep_the_plain_tanh_head():
+    """The head rule of the registry: only the scaled tanh's units give the head their squashing."""
+    assert activations.head_of("elu").name == "tanh" and activations.head_of("scaled-tanh").name == "scaled-tanh"
+    net = Net1989(NetConfig(activation="elu", head="tanh"), seed=0)
+    x = torch.rand(2, 1, 16, 16) * 2 - 1
+    net.eval()
+    h3 = sdlm.forward_parts(net, x)["x4"]
+    assert torch.equal(net(x), torch.tanh(h3 @ net.outw + net.outb))

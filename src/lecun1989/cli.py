@@ -12,7 +12,7 @@ import dataclasses
 import os
 import sys
 
-from . import __version__
+from . import __version__, activations
 from .config import (DEFAULT_LR, ACTIVATIONS, DATASETS, ENGINES, HEADS, MSE_NORMS, OPTIMIZERS, RNGS, SCHEDULES,
                      Config, ConfigError)
 from .geometry import H2_SCHEMES, INITS
@@ -105,7 +105,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, full: bool) -> None:
     p.add_argument("--data", choices=DATASETS, default=d.data, help="data set (default: %(default)s)")
     p.add_argument("--train-size", type=_nonneg_int, default=d.train_size,
                    help="number of training digits, 0 = the whole split (default: %(default)s)")
-    p.add_argument("--activation", choices=ACTIVATIONS, default=d.activation, help="hidden units (default: %(default)s)")
+    p.add_argument("--activation", choices=ACTIVATIONS, default=d.activation,
+                   help=f"hidden units, {activations.help_text()} (default: %(default)s)")
     p.add_argument("--head", choices=HEADS, default=d.head,
                    help="tanh: MSE on +-1 targets; linear: softmax cross-entropy (default: %(default)s)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default: %(default)s)")

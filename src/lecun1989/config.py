@@ -17,7 +17,6 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-ACTIVATIONS = ("tanh", "relu", "scaled-tanh")
 HEADS = ("tanh", "linear")
 OPTIMIZERS = ("sgd", "adamw", "sdlm")
 SCHEDULES = ("constant", "linear", "lenet5")
@@ -27,9 +26,12 @@ MSE_NORMS = ("mean", "half-sum", "sum")
 # (For plain SGD a factor is a rescaled lr; for sdlm, eps / (mu + c h) c g = eps / (mu / c + h) g:
 # a rescaled mu.)
 MSE_FACTOR = {"mean": 2.0 / 10, "half-sum": 1.0, "sum": 2.0}
+from . import activations  # noqa: E402  (plain Python and numba, no torch)
 from .datasets import NAMES as DATASETS  # noqa: E402  (plain Python, no torch)
-from .geometry import H2_SCHEMES, INITS, SCALED_TANH_A  # noqa: E402  (plain Python, no torch)
+from .geometry import H2_SCHEMES, INITS  # noqa: E402  (plain Python, no torch)
 from .published import LADDER  # noqa: E402  (plain Python, no torch)
+
+ACTIVATIONS = activations.NAMES
 ENGINES = ("fast", "torch")
 RNGS = ("ours", "anchor")
 
@@ -50,7 +52,7 @@ class Config:
 
     data: str = "mnist1989"          # data set name, one of DATASETS
     train_size: int = 0              # number of training digits used (0 = the whole split)
-    activation: str = "tanh"         # hidden units: tanh | relu | scaled-tanh (1.7159 tanh(2a/3))
+    activation: str = "tanh"         # hidden units: a name in activations.REGISTRY (tanh | relu | scaled-tanh ...)
     head: str = "tanh"               # tanh (MSE on +-1 targets) | linear (softmax cross-entropy)
     dropout: float = 0.0             # dropout probability on the 192 H2 outputs, before H3
     optimizer: str = "sgd"           # sgd | adamw (torch defaults but lr) | sdlm (the paper's diagonal Newton)
@@ -92,7 +94,7 @@ class Config:
         _choice("h2_scheme", self.h2_scheme, H2_SCHEMES)
         _choice("mse_norm", self.mse_norm, MSE_NORMS)
         _choice("init", self.init, INITS)
-        top = SCALED_TANH_A if self.activation == "scaled-tanh" else 1.0
+        top = activations.head_of(self.activation).top
         if not (math.isfinite(self.target) and 0 < self.target <= top):
             raise ConfigError(f"target must be in (0, {top:g}] (the head's range), got {self.target!r}")
         if self.head != "tanh" and (self.target != 1.0 or self.mse_norm != "mean"):

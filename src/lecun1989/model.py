@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import activations
+
 # -- the paper's geometry (geometry.py, re-exported here) ----------------------------------------
 from .geometry import (BACKGROUND, FAN_IN, H1_MAPS, H1_SIDE, H2_BLOCKS, H2_FAN_MAPS,  # noqa: F401
                        H2_MAPS, H2_SCHEMES, H2_SIDE, H2_UNITS, H3_UNITS, IMAGE, INITS, KERNEL,
@@ -39,7 +41,7 @@ from .geometry import (BACKGROUND, FAN_IN, H1_MAPS, H1_SIDE, H2_BLOCKS, H2_FAN_M
 class NetConfig:
     """Options of the net. Defaults are the 1989 net of the anchor reproduction."""
 
-    activation: str = "tanh"    # hidden units: tanh | relu | scaled-tanh
+    activation: str = "tanh"    # hidden units: a name in activations.REGISTRY
     head: str = "tanh"          # tanh: squashed outputs for MSE on +-1 targets; linear: logits
     dropout: float = 0.0        # dropout probability on the H2 outputs, before H3
     h2_scheme: str = "anchor"   # the H2 connection table (geometry.H2_SCHEMES)
@@ -54,21 +56,12 @@ class NetConfig:
         return h2_blocks_of(h2_table(self.h2_scheme, self.h2_seed))
 
 
-def scaled_tanh(a: torch.Tensor) -> torch.Tensor:
-    return SCALED_TANH_A * torch.tanh(SCALED_TANH_S * a)
-
-
-def activation_fn(name: str):
-    return {"tanh": torch.tanh, "relu": torch.relu, "scaled-tanh": scaled_tanh}[name]
-
-
 def head_fn(cfg: NetConfig):
-    """The output nonlinearity. The tanh head uses the hidden units' squashing function when it
-    is a tanh (the paper's scaled tanh everywhere: its +-1 targets sit at f(+-1) = +-1, inside the
-    quasilinear range); with ReLU hidden units the output keeps the plain tanh."""
+    """The output nonlinearity: none for the linear head; for the tanh head the squashing the
+    activation registry gives for the hidden units (activations.head_of)."""
     if cfg.head == "linear":
         return None
-    return scaled_tanh if cfg.activation == "scaled-tanh" else torch.tanh
+    return activations.head_of(cfg.activation).torch
 
 
 def h2_inputs(h1: torch.Tensor, blocks=H2_BLOCKS) -> list[torch.Tensor]:
@@ -104,7 +97,7 @@ class Net1989(nn.Module):
             else:
                 w = torch.zeros(shape)          # biases start at 0 (no random draws)
             self.register_parameter(name, nn.Parameter(w))
-        self.act = activation_fn(self.cfg.activation)
+        self.act = activations.get(self.cfg.activation).torch
         self.out_act = head_fn(self.cfg)
         self.h2_blocks = self.cfg.h2_blocks
 

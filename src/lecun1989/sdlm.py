@@ -28,24 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch.nn.grad import conv2d_input, conv2d_weight
 
+from . import activations
 from .config import MSE_FACTOR
-from .model import BACKGROUND, PAD, SCALED_TANH_A, SCALED_TANH_S, STRIDE, Net1989, h2_inputs
+from .model import BACKGROUND, PAD, STRIDE, Net1989, h2_inputs
 
 MSE_D2 = 2.0 / 10.0    # d2/dyhat2 of mean over 10 outputs of (y - yhat)^2
 # d2/dyhat2 of each MSE normalisation (Config.mse_norm): the mean over the 10 outputs, half the
 # sum (1/2 sum (y - yhat)^2, the textbook form), the sum
 MSE_D2_OF = MSE_FACTOR
-
-
-def _dact(name: str, a: torch.Tensor) -> torch.Tensor:
-    """f'(a) of an activation, from its pre-activation."""
-    if name == "tanh":
-        return 1 - torch.tanh(a) ** 2
-    if name == "scaled-tanh":
-        return SCALED_TANH_A * SCALED_TANH_S * (1 - torch.tanh(SCALED_TANH_S * a) ** 2)
-    if name == "relu":
-        return (a > 0).to(a.dtype)
-    raise ValueError(name)
 
 
 def forward_parts(model: Net1989, x: torch.Tensor, params: dict | None = None) -> dict[str, torch.Tensor]:
@@ -71,8 +61,7 @@ def output_d2(model: Net1989, a4: torch.Tensor, mse_norm: str = "mean") -> torch
     if model.cfg.head == "linear":
         p = torch.softmax(a4, dim=1)
         return p * (1 - p)
-    out_act = "scaled-tanh" if model.cfg.activation == "scaled-tanh" else "tanh"
-    return _dact(out_act, a4) ** 2 * MSE_D2_OF[mse_norm]
+    return activations.head_of(model.cfg.activation).torch_grad(a4) ** 2 * MSE_D2_OF[mse_norm]
 
 
 @torch.no_grad()
@@ -84,7 +73,7 @@ def gn_diagonal(model: Net1989, x: torch.Tensor, *, stages: bool = False, mse_no
     dt = model.H1w.dtype
     x = x.to(dt)
     f = forward_parts(model, x)
-    act = model.cfg.activation
+    dact = activations.get(model.cfg.activation).torch_grad       # f'(a) from the pre-activation
     n = x.shape[0]
     h: dict[str, torch.Tensor] = {}
     # output layer: a4 = x4 @ outw + outb
@@ -92,11 +81,11 @@ def gn_diagonal(model: Net1989, x: torch.Tensor, *, stages: bool = False, mse_no
     h["outw"] = (f["x4"] ** 2).T @ d4                                       # (30, 10)
     h["outb"] = d4.sum(0)
     # H3: d2E/da3 = f'(a3)^2 * (d4 @ (outw^2)^T)
-    d3 = _dact(act, f["a3"]) ** 2 * (d4 @ (model.outw ** 2).T)              # (N, 30)
+    d3 = dact(f["a3"]) ** 2 * (d4 @ (model.outw ** 2).T)              # (N, 30)
     h["H3w"] = (f["x3"] ** 2).T @ d3                                        # (192, 30)
     h["H3b"] = d3.sum(0)
     # H2: d2E/da2 = f'(a2)^2 * (d3 @ (H3w^2)^T), back in map shape
-    d2 = _dact(act, f["a2"]) ** 2 * (d3 @ (model.H3w ** 2).T).view_as(f["a2"])   # (N, 12, 4, 4)
+    d2 = dact(f["a2"]) ** 2 * (d3 @ (model.H3w ** 2).T).view_as(f["a2"])   # (N, 12, 4, 4)
     h["H2b"] = d2.sum(0)
     p1sq = f["p1"] ** 2
     h2w = torch.zeros_like(model.H2w)
@@ -110,7 +99,7 @@ def gn_diagonal(model: Net1989, x: torch.Tensor, *, stages: bool = False, mse_no
     h["H2w"] = h2w
     # H1: the padding is a constant, not a unit: keep the 8x8 interior
     side = f["a1"].shape[-1]
-    d1 = _dact(act, f["a1"]) ** 2 * dp1[:, :, PAD:PAD + side, PAD:PAD + side]   # (N, 12, 8, 8)
+    d1 = dact(f["a1"]) ** 2 * dp1[:, :, PAD:PAD + side, PAD:PAD + side]   # (N, 12, 8, 8)
     h["H1b"] = d1.sum(0)
     h["H1w"] = conv2d_weight(f["p0"] ** 2, model.H1w.shape, d1, stride=STRIDE)
     h = {k: v / n for k, v in h.items()}

@@ -2,7 +2,7 @@
 
 numba's autovectorizer turns a scalar loop into vector code, but it keeps accumulators in memory
 (a load and a store around every multiply-add) and decides the order of sums itself. The kernels
-in fast.py instead hold a tile of accumulators in registers across a whole reduction, as a matrix
+in fast/ instead hold a tile of accumulators in registers across a whole reduction, as a matrix
 multiply does; these few operations make that expressible in numba code:
 
     v = vload(a, i)          a[i:i+8] of a 1-D contiguous array (no bounds check: the caller

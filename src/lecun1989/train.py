@@ -2,7 +2,7 @@
 
 The reference engine (`TorchEngine`) is the version a learner reads and edits: one example at a
 time, in constant order, `zero_grad`, `backward`, `step` - the anchor reproduction's loop
-(docs/reference.md). The fast engine (fast.py) does the same arithmetic by hand; both implement
+(docs/reference.md). The fast engine (the package fast/) does the same arithmetic by hand; both implement
 
     train_pass(x, labels, lr, shifts, masks)   one pass over the training digits
     predict(x) -> (N, 10) float32 outputs       eval mode, no grad

@@ -311,14 +311,14 @@ def test_a_fresh_install_repeats_the_numbers_of_a_cached_one(tmp_path):
     assert first.returncode == 0 and second.returncode == 0, first.stderr[-2000:] + second.stderr[-2000:]
     assert first.stdout.split()[-1] == second.stdout.split()[-1]
     # The first run compiled in two child processes (fast.ensure_compiled), splitting the functions
-    # `_kernel` calls between them (fast.compilation._leaf_calls). Each must have been compiled with the
+    # `_kernel` calls between them (fast.warmup.leaf_calls). Each must have been compiled with the
     # argument types `_kernel` calls it with - else `_kernel`'s compile would have built a second
     # version of it (correct, but the split would save nothing): one cache entry per signature.
     check = ("import numba; from numba import typeof; from lecun1989 import fast;"
-             "from lecun1989.config import Config; from lecun1989.fast import compilation as C, kernel as K;"
+             "from lecun1989.config import Config; from lecun1989.fast import warmup as C, kernel as K;"
              "called = {n for n in K._kernel.py_func.__code__.co_names"
              " if isinstance(getattr(K, n, None), numba.core.registry.CPUDispatcher)};"
-             "calls = [c for g in C._leaf_calls(fast.FastEngine(Config(), None)).values() for c in g];"
+             "calls = [c for g in C.leaf_calls(fast.FastEngine(Config(), None)).values() for c in g];"
              "assert {d.py_func.__name__ for d, _ in calls} == called, called;"
              "want = {}\n"
              "for d, args in calls: want.setdefault(d, set()).add(tuple(typeof(a) for a in args))\n"

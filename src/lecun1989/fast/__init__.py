@@ -22,7 +22,8 @@ float32 rows, and from register-tiled multiply-add kernels written with explicit
     kernel.py       `_kernel`: a training pass, the per-example forward, the sdlm diagonal
     predict.py      `_predict_kernel`: prediction 8 examples at a time, bit for bit `_kernel`'s
     engine.py       `FastEngine` (train.TorchEngine's interface) and the H2 tables
-    compilation.py  `ensure_compiled`, `warm_up`: every process runs numba's cached machine code
+    compilation.py  `ensure_compiled`: every process runs numba's cached machine code
+    warmup.py       `warm_up`, and what the compiling children compile (`leaf_calls`)
 
 The modules that import the configuration load on first use of their names here: config.py
 imports the activation registry, which imports tanh.py, so importing them eagerly would make an
@@ -37,7 +38,7 @@ from .tanh import TANH_KINDS, tanh_array, tanh_rational, tanh_rational32  # noqa
 
 _LAZY = {
     "FastEngine": "engine", "h2_blocks": "engine", "h2_tables": "engine",
-    "ensure_compiled": "compilation", "warm_up": "compilation", "first_compile_seconds": "compilation",
+    "ensure_compiled": "compilation", "warm_up": "warmup", "first_compile_seconds": "warmup",
 }
 
 

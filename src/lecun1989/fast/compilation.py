@@ -14,15 +14,10 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
-
-from ..geometry import IMAGE
-
 log = logging.getLogger(__name__)
 
 _CHILD_ENV = "LECUN1989_FAST_COMPILING"
 _ENSURED = False
-_COMPILE_SECONDS: float | None = None
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -74,48 +69,10 @@ def _cache_is_current() -> bool | None:
     return True
 
 
-def _leaf_calls(eng) -> dict[str, list]:
-    """Every function `_kernel` calls, with arguments of the types `_kernel` calls it with,
-    in two groups of about equal compile time: {"forward": [(dispatcher, args)], "backward": [...]}."""
-    from .kernel import _adamw, _forward, _gn_backward, _softmax
-    from .layers import _h1_backward, _h2_backward, _h2_backward_maps
-    b, p, g, t, v = eng.buf, eng.p, eng.g, eng.tables, eng.flat
-    img = np.zeros((1, IMAGE, IMAGE), eng.dtype)[0]         # X[e] of the (N, 16, 16) images
-    return {
-        "forward": [(_forward, (img, 0, 0, eng.no_masks[0], False, 0, 0, True, p, t, b)),
-                    (_adamw, (v.theta, v.grad, v.adam_m, v.adam_v, 0.0, 1)),
-                    (_softmax, (b.z, b.dz, 0))],
-        "backward": [(_gn_backward, (0, 0.2, p, eng.gn, b)),
-                     (_h2_backward, (b.da2, p.H2w, b.X2T, g.H2w, b.dX2T, t.blocks, t.block_runs)),
-                     (_h2_backward_maps, (b.da2, p.H2w, b.X2T, g.H2w, b.dX2T, t.map_runs)),
-                     (_h1_backward, (b.dX2T, b.dact1, b.da1, b.X1, g.H1w, g.H1b))],
-    }
-
-
-def _compile_group(group: str) -> None:
-    """In a compiling child: compile (and cache) one group of `_leaf_calls` without running it.
-    The "backward" child then prints a line and compiles `_predict_kernel`; the "forward" child
-    waits for a line on stdin (sent when the "backward" child's line came) and compiles
-    `_kernel`, which loads the backward group from the cache."""
-    import sys
-    from numba import typeof
-    from ..config import Config
-    from .engine import FastEngine
-    eng = FastEngine(Config(), None)
-    for disp, args in _leaf_calls(eng)[group]:
-        disp.compile(tuple(typeof(a) for a in args))
-    if group == "forward":
-        sys.stdin.readline()
-        _warm_kernel(eng)
-    else:
-        print("done", flush=True)
-        _warm_predict(eng)
-
-
 def ensure_compiled() -> None:
     """Make sure this process will load the kernels from the on-disk cache (see above). With an
     outdated cache, every cached function is dropped from it, and two child processes compile:
-    the functions `_kernel` calls are split between them (`_leaf_calls`), then one of them
+    the functions `_kernel` calls are split between them (`warmup.leaf_calls`), then one of them
     compiles `_kernel` itself."""
     global _ENSURED
     import os
@@ -132,7 +89,7 @@ def ensure_compiled() -> None:
         env = {**os.environ, _CHILD_ENV: "1"}
 
         def child(group, **kw):
-            code = f"from {__name__} import _compile_group; _compile_group({group!r})"
+            code = f"from {__package__}.warmup import compile_group; compile_group({group!r})"
             return subprocess.Popen([sys.executable, "-c", code], env=env, **kw)
         back = child("backward", stdout=subprocess.PIPE)
         main = child("forward", stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
@@ -140,35 +97,3 @@ def ensure_compiled() -> None:
         main.communicate(b"go\n")
         back.communicate()
         log.info("compiled the fast engine in %.1f s", time.perf_counter() - t0)
-
-
-def warm_up() -> float:
-    """Compile (or load from the on-disk cache) every kernel for float32; returns the seconds.
-    (numpy in, no torch: the compile workers do not import it.)"""
-    global _COMPILE_SECONDS
-    from ..config import Config
-    from .engine import FastEngine
-    t0 = time.perf_counter()
-    eng = FastEngine(Config(), None)
-    _warm_kernel(eng)
-    _warm_predict(eng)
-    dt = time.perf_counter() - t0
-    if _COMPILE_SECONDS is None:
-        _COMPILE_SECONDS = dt
-    return dt
-
-
-def _warm_kernel(eng) -> None:
-    x = np.zeros((2, IMAGE, IMAGE), np.float32)
-    eng.train_pass(x, np.zeros(2, np.int64), 0.0)
-    eng.estimate_hessian(x)
-    eng.predict_numpy(x, per_example=True)
-
-
-def _warm_predict(eng) -> None:
-    eng.predict_numpy(np.zeros((2, IMAGE, IMAGE), np.float32))
-
-
-def first_compile_seconds() -> float:
-    """Seconds the first use in this process took to compile or load the kernels."""
-    return _COMPILE_SECONDS if _COMPILE_SECONDS is not None else warm_up()

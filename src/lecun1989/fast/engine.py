@@ -11,6 +11,7 @@ from .. import activations
 from ..geometry import H2_BLOCKS, H2_FAN_MAPS, H2_MAPS, H2_UNITS, IMAGE, OUTPUTS, PARAM_SHAPES
 from .buffers import (TRANSPOSED, Arena, H2Tables, Params, Settings, example_buffers, flat_vectors,
                       param_offsets, param_views, predict_buffers)
+from .compilation import ensure_compiled
 from .common import HEAD_LINEAR, HEAD_SQUASH, MODE_HESSIAN, MODE_PREDICT, MODE_TRAIN, OPT, TAPS
 from .kernel import _kernel
 from .predict import _predict_kernel, h2_slot_tables
@@ -71,7 +72,6 @@ class FastEngine:
     name = "fast"
 
     def __init__(self, cfg: Config, model: Net1989 | None, *, dtype=np.float32) -> None:
-        from .compilation import ensure_compiled
         ensure_compiled()
         from .. import config
         self.cfg = cfg

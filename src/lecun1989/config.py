@@ -29,7 +29,7 @@ MSE_NORMS = ("mean", "half-sum", "sum")
 MSE_FACTOR = {"mean": 2.0 / 10, "half-sum": 1.0, "sum": 2.0}
 from .geometry import H2_SCHEMES, INITS, SCALED_TANH_A  # noqa: E402  (plain Python, no torch)
 DATASETS = ("mnist1989", "mnist1989-test-first", "usps", "mnist")
-ENGINES = ("fast", "torch")
+ENGINES = ("fast", "torch", "lockstep")
 RNGS = ("ours", "anchor")
 
 # The learning rate an optimizer gets when none is given (the CLI's --lr default):

@@ -136,3 +136,43 @@ def lfma(typingctx, a, b, c):
                                             f"llvm.fma.v{ty.count}f32")
         return builder.call(fn, args)
     return a(a, b, c), codegen
+
+
+def _select_const(pred):
+    """v with the lanes where `pred(v, c)` holds set to c (`lmin`/`lmax` style clamps that let
+    NaN through: an ordered comparison with NaN is false)."""
+    def typer(typingctx, v, c):
+        if not isinstance(v, LaneVec):
+            raise TypeError("lanevec: expected a lane vector")
+
+        def codegen(context, builder, sig, args):
+            x = args[0]
+            cv = context.cast(builder, args[1], sig.args[1], types.float32)
+            ty = x.type
+            cvec = builder.insert_element(ir.Constant(ty, ir.Undefined), cv, ir.Constant(ir.IntType(32), 0))
+            cvec = builder.shuffle_vector(cvec, ir.Constant(ty, ir.Undefined),
+                                          ir.Constant(ir.VectorType(ir.IntType(32), ty.count), [0] * ty.count))
+            return builder.select(builder.fcmp_ordered(pred, x, cvec), cvec, x)
+        return v(v, c), codegen
+    return intrinsic(typer)
+
+
+lmin = _select_const(">")          # x > c ? c : x   (NaN stays NaN)
+lmax = _select_const("<")          # x < c ? c : x
+
+
+@intrinsic
+def lrelu(typingctx, v):
+    """(v <= 0 ? 0 : v, v > 0 ? 1 : 0) - relu and its derivative; relu(NaN) = NaN, as torch.relu."""
+    if not isinstance(v, LaneVec):
+        raise TypeError("lanevec: expected a lane vector")
+
+    def codegen(context, builder, sig, args):
+        x = args[0]
+        ty = x.type
+        zero = ir.Constant(ty, [ir.Constant(ir.FloatType(), 0.0)] * ty.count)
+        one = ir.Constant(ty, [ir.Constant(ir.FloatType(), 1.0)] * ty.count)
+        h = builder.select(builder.fcmp_ordered("<=", x, zero), zero, x)
+        d = builder.select(builder.fcmp_ordered(">", x, zero), one, zero)
+        return context.make_tuple(builder, sig.return_type, [h, d])
+    return types.UniTuple(v, 2)(v), codegen

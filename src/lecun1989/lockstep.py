@@ -17,8 +17,8 @@ outb (10)), with the gradient, the AdamW moments and the sdlm diagonal beside it
 layout, so an optimizer step is one loop. Per example:
 
     xpad   (20, 20)        the rolled (per lane), padded input
-    a1/h1/d1 (12, 64)      H1 pre-activation, activation, derivative
-    h1pad  (12, 12, 12)    the padded H1 maps (border -1)
+    a1/d1  (12, 64)        H1 pre-activation and derivative
+    h1pad  (12, 12, 12)    the activations of H1, padded (border -1)
     a2/h2/d2/h2d (192)     H2 ..., and after the dropout mask
     a3/h3/d3 (30), z/out/dout (10)
     dh1pad (12, 12, 12)    the gradient of the padded H1 maps
@@ -48,11 +48,11 @@ import numpy as np
 from numba import njit
 
 from .config import MSE_FACTOR, Config
-from .fast import tanh_rational32
+from .fast import TANH_CLAMP, TP, TQ
 from .geometry import (BACKGROUND, H1_MAPS, H1_SIDE, H2_FAN_MAPS, H2_MAPS, H2_SIDE, H2_UNITS,
                        H3_UNITS, IMAGE, KERNEL, OUTPUTS, PAD, PARAM_SHAPES, SCALED_TANH_A,
                        SCALED_TANH_S, STRIDE, H2_BLOCKS, h2_table)
-from .lanevec import ladd, lfma, lload, lmul, lsplat, lstore, lsub, lzero, width_tag
+from .lanevec import ladd, ldiv, lfma, lload, lmax, lmin, lmul, lrelu, lsplat, lstore, lsub, lzero, width_tag
 
 if TYPE_CHECKING:
     import torch
@@ -81,7 +81,7 @@ O_W1, O_B1, O_W2, O_B2 = OFFSETS["H1w"], OFFSETS["H1b"], OFFSETS["H2w"], OFFSETS
 O_W3, O_B3, O_W4, O_B4 = OFFSETS["H3w"], OFFSETS["H3b"], OFFSETS["outw"], OFFSETS["outb"]
 
 # scratch offsets, in elements
-_SCRATCH = (("xpad", XPAD * XPAD), ("xpsq", XPAD * XPAD), ("a1", H1_MAPS * P1), ("h1", H1_MAPS * P1),
+_SCRATCH = (("xpad", XPAD * XPAD), ("xpsq", XPAD * XPAD), ("a1", H1_MAPS * P1),
             ("d1", H1_MAPS * P1), ("h1pad", H1_MAPS * H1PAD * H1PAD), ("h1psq", H1_MAPS * H1PAD * H1PAD),
             ("a2", H2_UNITS), ("h2", H2_UNITS), ("d2", H2_UNITS), ("h2d", H2_UNITS),
             ("a3", H3_UNITS), ("h3", H3_UNITS), ("d3", H3_UNITS), ("z", OUTPUTS), ("out", OUTPUTS),
@@ -93,7 +93,7 @@ for _name, _n in _SCRATCH:
     SCR[_name] = _o
     _o += _n
 N_SCRATCH = _o
-S_XPAD, S_XPSQ, S_A1, S_H1, S_D1 = SCR["xpad"], SCR["xpsq"], SCR["a1"], SCR["h1"], SCR["d1"]
+S_XPAD, S_XPSQ, S_A1, S_D1 = SCR["xpad"], SCR["xpsq"], SCR["a1"], SCR["d1"]
 S_H1PAD, S_H1PSQ, S_A2, S_H2, S_D2 = SCR["h1pad"], SCR["h1psq"], SCR["a2"], SCR["h2"], SCR["d2"]
 S_H2D, S_A3, S_H3, S_D3, S_Z = SCR["h2d"], SCR["a3"], SCR["h3"], SCR["d3"], SCR["z"]
 S_OUT, S_DOUT, S_DZ, S_DH3, S_DH2 = SCR["out"], SCR["dout"], SCR["dz"], SCR["dh3"], SCR["dh2"]
@@ -161,38 +161,72 @@ def table_of(cfg: Config):
     return h2_table(cfg.h2_scheme, cfg.h2_seed)
 
 
-# -- elementwise pieces --------------------------------------------------------------------------
+# -- activations, a lane vector at a time ---------------------------------------------------------
+# tanh: the fast engine's float32 rational (fast.tanh_rational32: x P(x^2) / Q(x^2) on |x| <= 9.1,
+# the same coefficients and the same operations in the same order), here on K-lane vectors and
+# without contraction (no fused multiply-adds: the Horner steps are a multiply and an add each).
+_CL = F32(TANH_CLAMP)
+_P1, _P2, _P3, _P4 = (F32(c) for c in TP[1:])
+_Q1, _Q2, _Q3, _Q4 = (F32(c) for c in TQ[1:])
+SAS = SA * SS                               # float32, as fast._activate's `SA * SS`
+
+
 @njit(**LJIT)
-def _activate(a, h, dh, act, deriv):
-    """model.Net1989.forward's `act(...)` elementwise over flat arrays (tanh: fast.tanh_rational32,
-    the fast engine's float32 rational, here evaluated without contraction), with deriv also the
-    derivative (tanh: 1 - h^2; relu: h > 0; scaled tanh: A S (1 - t^2), t = tanh(S a))."""
-    one = F32(1.0)
-    zero = F32(0.0)
+def _ltanh(x, wt):
+    """tanh of each lane (see above); NaN stays NaN, the result stays within +-1."""
+    one = lsplat(1.0, wt)
+    x = lmin(x, _CL)
+    x = lmax(x, -_CL)
+    u = lmul(x, x)
+    num = ladd(lmul(ladd(lmul(ladd(lmul(ladd(lmul(lsplat(_P4, wt), u), lsplat(_P3, wt)), u), lsplat(_P2, wt)), u),
+                              lsplat(_P1, wt)), u), one)
+    den = ladd(lmul(ladd(lmul(ladd(lmul(ladd(lmul(lsplat(_Q4, wt), u), lsplat(_Q3, wt)), u), lsplat(_Q2, wt)), u),
+                              lsplat(_Q1, wt)), u), one)
+    t = ldiv(lmul(x, num), den)
+    t = lmin(t, 1.0)
+    return lmax(t, -1.0)
+
+
+@njit(**LJIT)
+def _lact(v, act, wt):
+    """model.Net1989.forward's `act(...)` and the derivative the backward pass needs, as torch's
+    autograd computes it from the output: tanh (t, 1 - t^2); relu (v > 0 ? v : 0, v > 0);
+    scaled tanh (A t, A S (1 - t^2)) with t = tanh(S v)."""
+    one = lsplat(1.0, wt)
     if act == 0:
+        t = _ltanh(v, wt)
+        return t, lsub(one, lmul(t, t))
+    if act == 1:
+        return lrelu(v)
+    t = _ltanh(lmul(lsplat(SS, wt), v), wt)
+    return lmul(lsplat(SA, wt), t), lmul(lsplat(SAS, wt), lsub(one, lmul(t, t)))
+
+
+@njit(**LJIT)
+def _activate(a, h, dh, n, act, deriv, wt):
+    """h = act(a) (and dh = act'(a) with deriv) for the first n elements of flat lane arrays."""
+    K = len(wt)
+    for e in range(n):
+        hv, dv = _lact(lload(a, e * K, wt), act, wt)
+        lstore(h, e * K, hv)
         if deriv:
-            for i in range(a.size):
-                t = tanh_rational32(a[i])
-                h[i] = t
-                dh[i] = one - t * t
-        else:
-            for i in range(a.size):
-                h[i] = tanh_rational32(a[i])
-    elif act == 1:
-        for i in range(a.size):
-            v = a[i]
-            h[i] = zero if v <= zero else v     # relu(NaN) = NaN, as torch.relu
-            dh[i] = one if v > zero else zero
-    else:
-        sas = SA * SS
-        if deriv:
-            for i in range(a.size):
-                t = tanh_rational32(SS * a[i])
-                h[i] = SA * t
-                dh[i] = sas * (one - t * t)
-        else:
-            for i in range(a.size):
-                h[i] = SA * tanh_rational32(SS * a[i])
+            lstore(dh, e * K, dv)
+
+
+@njit(**LJIT)
+def _h1_activate(a1, h1pad, d1, act, deriv, wt):
+    """model.forward: act(a1), then F.pad(., 2, value=-1): written straight into the interior of
+    h1pad (12, 12, 12; the border is preset); act' into d1 (12, 64)."""
+    K = len(wt)
+    for m in range(H1_MAPS):
+        for r in range(H1_SIDE):
+            src = (m * P1 + r * H1_SIDE) * K
+            dst = ((m * H1PAD + r + PAD) * H1PAD + PAD) * K
+            for c in range(H1_SIDE):
+                hv, dv = _lact(lload(a1, src + c * K, wt), act, wt)
+                lstore(h1pad, dst + c * K, hv)
+                if deriv:
+                    lstore(d1, src + c * K, dv)
 
 
 @njit(**LJIT)
@@ -292,18 +326,6 @@ def _h1_forward(W1, B1, xpad, a1, wt):
                 lstore(a1, o3 + K, s31)
                 lstore(a1, o3 + 2 * K, s32)
                 lstore(a1, o3 + 3 * K, s33)
-
-
-@njit(**LJIT)
-def _pad_h1(h1, h1pad, wt):
-    """model.forward: F.pad(h1, 2, value=-1) -> h1pad (12, 12, 12); the border is preset."""
-    K = len(wt)
-    for m in range(H1_MAPS):
-        for r in range(H1_SIDE):
-            src = (m * P1 + r * H1_SIDE) * K
-            dst = ((m * H1PAD + r + PAD) * H1PAD + PAD) * K
-            for t in range(H1_SIDE * K):
-                h1pad[dst + t] = h1[src + t]
 
 
 @njit(**LJIT)
@@ -501,7 +523,6 @@ def _forward(X, e, sidx, use_sample, shifts, use_shift, masks, use_mask, act, ou
     K = len(wt)
     xpad = S[S_XPAD * K:(S_XPAD + XPAD * XPAD) * K]
     a1 = S[S_A1 * K:(S_A1 + H1_MAPS * P1) * K]
-    h1 = S[S_H1 * K:(S_H1 + H1_MAPS * P1) * K]
     d1 = S[S_D1 * K:(S_D1 + H1_MAPS * P1) * K]
     h1pad = S[S_H1PAD * K:(S_H1PAD + H1_MAPS * H1PAD * H1PAD) * K]
     a2 = S[S_A2 * K:(S_A2 + H2_UNITS) * K]
@@ -524,10 +545,9 @@ def _forward(X, e, sidx, use_sample, shifts, use_shift, masks, use_mask, act, ou
     B4 = theta[O_B4 * K:N_PARAMS * K]
     _input(X, e, sidx, use_sample, shifts, use_shift, xpad, wt)
     _h1_forward(W1, B1, xpad, a1, wt)
-    _activate(a1, h1, d1, act, deriv)
-    _pad_h1(h1, h1pad, wt)
+    _h1_activate(a1, h1pad, d1, act, deriv, wt)
     _h2_forward(W2, B2, h1pad, a2, groups, wt)
-    _activate(a2, h2, d2, act, deriv)
+    _activate(a2, h2, d2, H2_UNITS, act, deriv, wt)
     # model.forward: x * dropout_mask (training only; lane l's own mask)
     if use_mask:
         for q in range(H2_UNITS):
@@ -537,10 +557,10 @@ def _forward(X, e, sidx, use_sample, shifts, use_shift, masks, use_mask, act, ou
         for t in range(H2_UNITS * K):
             h2d[t] = h2[t]
     _h3_forward(W3, B3, h2d, a3, wt)
-    _activate(a3, h3, d3, act, deriv)
+    _activate(a3, h3, d3, H3_UNITS, act, deriv, wt)
     _out_forward(W4, B4, h3, z, wt)
     if out_act >= 0:
-        _activate(z, out, dout, out_act, deriv)
+        _activate(z, out, dout, OUTPUTS, out_act, deriv, wt)
     else:
         for t in range(OUTPUTS * K):
             out[t] = z[t]
@@ -566,13 +586,15 @@ def _softmax(z, p, wt):
 
 # -- backward ------------------------------------------------------------------------------------
 @njit(**LJIT)
-def _h2_backward(da2, W2, h1pad, G2, dh1pad, groups, wt):
+def _h2_backward(da2, W2, h1pad, G2, dh1pad, groups, fuse, lr32, wt):
     """Autograd of `_h2_forward` (or, on squared weights and inputs, sdlm's diagonal): the weight
     gradient G2[o, c*25 + tap] = sum over the 16 positions (in order, from 0) of da2[o, p] x the
     input under the tap; the input gradient dh1pad (zeroed first) gets, per group, for each
     kernel row ki and H2 row i, the 4 positions' 5 taps of the group's maps (maps in order),
-    accumulated along the padded row in registers."""
+    accumulated along the padded row in registers. With fuse (SGD), H2w's step p - lr g is taken
+    here, right after the old weights' last use, and G2 is not written."""
     K = len(wt)
+    nlr = lsplat(-lr32, wt)
     for t in range(H1_MAPS * H1PAD * H1PAD * K):
         dh1pad[t] = F32(0.0)
     for g in range(groups.shape[0]):
@@ -589,82 +611,7 @@ def _h2_backward(da2, W2, h1pad, G2, dh1pad, groups, wt):
             wc = (groups[g, 6] * W2ROW + groups[g, 7] * TAPS) * K
             wd = (groups[g, 8] * W2ROW + groups[g, 9] * TAPS) * K
             for ki in range(KERNEL):
-                # -- weight gradient: 4 maps x the 5 taps of kernel row ki, over the 16 positions
-                s0 = lzero(wt)
-                s1 = s0
-                s2 = s0
-                s3 = s0
-                s4 = s0
-                t0 = s0
-                t1 = s0
-                t2 = s0
-                t3 = s0
-                t4 = s0
-                u0 = s0
-                u1 = s0
-                u2 = s0
-                u3 = s0
-                u4 = s0
-                v0 = s0
-                v1 = s0
-                v2 = s0
-                v3 = s0
-                v4 = s0
-                for i in range(H2_SIDE):
-                    xr = (mb + (STRIDE * i + ki) * H1PAD) * K
-                    for j in range(H2_SIDE):
-                        p = (i * H2_SIDE + j) * K
-                        xo = xr + STRIDE * j * K
-                        x0 = lload(h1pad, xo, wt)
-                        x1 = lload(h1pad, xo + K, wt)
-                        x2 = lload(h1pad, xo + 2 * K, wt)
-                        x3 = lload(h1pad, xo + 3 * K, wt)
-                        x4 = lload(h1pad, xo + 4 * K, wt)
-                        d = lload(da2, oa + p, wt)
-                        s0 = lfma(d, x0, s0)
-                        s1 = lfma(d, x1, s1)
-                        s2 = lfma(d, x2, s2)
-                        s3 = lfma(d, x3, s3)
-                        s4 = lfma(d, x4, s4)
-                        d = lload(da2, ob + p, wt)
-                        t0 = lfma(d, x0, t0)
-                        t1 = lfma(d, x1, t1)
-                        t2 = lfma(d, x2, t2)
-                        t3 = lfma(d, x3, t3)
-                        t4 = lfma(d, x4, t4)
-                        d = lload(da2, oc + p, wt)
-                        u0 = lfma(d, x0, u0)
-                        u1 = lfma(d, x1, u1)
-                        u2 = lfma(d, x2, u2)
-                        u3 = lfma(d, x3, u3)
-                        u4 = lfma(d, x4, u4)
-                        d = lload(da2, od + p, wt)
-                        v0 = lfma(d, x0, v0)
-                        v1 = lfma(d, x1, v1)
-                        v2 = lfma(d, x2, v2)
-                        v3 = lfma(d, x3, v3)
-                        v4 = lfma(d, x4, v4)
                 k = ki * KERNEL * K
-                lstore(G2, wa + k, s0)
-                lstore(G2, wa + k + K, s1)
-                lstore(G2, wa + k + 2 * K, s2)
-                lstore(G2, wa + k + 3 * K, s3)
-                lstore(G2, wa + k + 4 * K, s4)
-                lstore(G2, wb + k, t0)
-                lstore(G2, wb + k + K, t1)
-                lstore(G2, wb + k + 2 * K, t2)
-                lstore(G2, wb + k + 3 * K, t3)
-                lstore(G2, wb + k + 4 * K, t4)
-                lstore(G2, wc + k, u0)
-                lstore(G2, wc + k + K, u1)
-                lstore(G2, wc + k + 2 * K, u2)
-                lstore(G2, wc + k + 3 * K, u3)
-                lstore(G2, wc + k + 4 * K, u4)
-                lstore(G2, wd + k, v0)
-                lstore(G2, wd + k + K, v1)
-                lstore(G2, wd + k + 2 * K, v2)
-                lstore(G2, wd + k + 3 * K, v3)
-                lstore(G2, wd + k + 4 * K, v4)
                 # -- input gradient: the 4 maps' 5 weights of row ki stay in registers; along each
                 # padded row 2i+ki, a window of 5 cells (2j .. 2j+4) is summed in registers
                 a0 = lload(W2, wa + k, wt)
@@ -730,33 +677,111 @@ def _h2_backward(da2, W2, h1pad, G2, dh1pad, groups, wt):
                     lstore(dh1pad, cb, r0)
                     lstore(dh1pad, cb + K, r1)
                     lstore(dh1pad, cb + 2 * K, r2)
+                # -- weight gradient: 4 maps x the 5 taps of kernel row ki, over the 16 positions (with fuse,
+                # SGD's step p - lr g at once, from the old weights still in registers)
+                s0 = lzero(wt)
+                s1 = s0
+                s2 = s0
+                s3 = s0
+                s4 = s0
+                t0 = s0
+                t1 = s0
+                t2 = s0
+                t3 = s0
+                t4 = s0
+                u0 = s0
+                u1 = s0
+                u2 = s0
+                u3 = s0
+                u4 = s0
+                v0 = s0
+                v1 = s0
+                v2 = s0
+                v3 = s0
+                v4 = s0
+                for i in range(H2_SIDE):
+                    xr = (mb + (STRIDE * i + ki) * H1PAD) * K
+                    for j in range(H2_SIDE):
+                        p = (i * H2_SIDE + j) * K
+                        xo = xr + STRIDE * j * K
+                        x0 = lload(h1pad, xo, wt)
+                        x1 = lload(h1pad, xo + K, wt)
+                        x2 = lload(h1pad, xo + 2 * K, wt)
+                        x3 = lload(h1pad, xo + 3 * K, wt)
+                        x4 = lload(h1pad, xo + 4 * K, wt)
+                        d = lload(da2, oa + p, wt)
+                        s0 = lfma(d, x0, s0)
+                        s1 = lfma(d, x1, s1)
+                        s2 = lfma(d, x2, s2)
+                        s3 = lfma(d, x3, s3)
+                        s4 = lfma(d, x4, s4)
+                        d = lload(da2, ob + p, wt)
+                        t0 = lfma(d, x0, t0)
+                        t1 = lfma(d, x1, t1)
+                        t2 = lfma(d, x2, t2)
+                        t3 = lfma(d, x3, t3)
+                        t4 = lfma(d, x4, t4)
+                        d = lload(da2, oc + p, wt)
+                        u0 = lfma(d, x0, u0)
+                        u1 = lfma(d, x1, u1)
+                        u2 = lfma(d, x2, u2)
+                        u3 = lfma(d, x3, u3)
+                        u4 = lfma(d, x4, u4)
+                        d = lload(da2, od + p, wt)
+                        v0 = lfma(d, x0, v0)
+                        v1 = lfma(d, x1, v1)
+                        v2 = lfma(d, x2, v2)
+                        v3 = lfma(d, x3, v3)
+                        v4 = lfma(d, x4, v4)
+                if fuse:
+                    lstore(W2, wa + k, lfma(nlr, s0, a0))
+                    lstore(W2, wa + k + K, lfma(nlr, s1, a1_))
+                    lstore(W2, wa + k + 2 * K, lfma(nlr, s2, a2_))
+                    lstore(W2, wa + k + 3 * K, lfma(nlr, s3, a3_))
+                    lstore(W2, wa + k + 4 * K, lfma(nlr, s4, a4))
+                    lstore(W2, wb + k, lfma(nlr, t0, b0))
+                    lstore(W2, wb + k + K, lfma(nlr, t1, b1))
+                    lstore(W2, wb + k + 2 * K, lfma(nlr, t2, b2))
+                    lstore(W2, wb + k + 3 * K, lfma(nlr, t3, b3))
+                    lstore(W2, wb + k + 4 * K, lfma(nlr, t4, b4))
+                    lstore(W2, wc + k, lfma(nlr, u0, c0))
+                    lstore(W2, wc + k + K, lfma(nlr, u1, c1))
+                    lstore(W2, wc + k + 2 * K, lfma(nlr, u2, c2))
+                    lstore(W2, wc + k + 3 * K, lfma(nlr, u3, c3))
+                    lstore(W2, wc + k + 4 * K, lfma(nlr, u4, c4))
+                    lstore(W2, wd + k, lfma(nlr, v0, e0))
+                    lstore(W2, wd + k + K, lfma(nlr, v1, e1))
+                    lstore(W2, wd + k + 2 * K, lfma(nlr, v2, e2))
+                    lstore(W2, wd + k + 3 * K, lfma(nlr, v3, e3))
+                    lstore(W2, wd + k + 4 * K, lfma(nlr, v4, e4))
+                else:
+                    lstore(G2, wa + k, s0)
+                    lstore(G2, wa + k + K, s1)
+                    lstore(G2, wa + k + 2 * K, s2)
+                    lstore(G2, wa + k + 3 * K, s3)
+                    lstore(G2, wa + k + 4 * K, s4)
+                    lstore(G2, wb + k, t0)
+                    lstore(G2, wb + k + K, t1)
+                    lstore(G2, wb + k + 2 * K, t2)
+                    lstore(G2, wb + k + 3 * K, t3)
+                    lstore(G2, wb + k + 4 * K, t4)
+                    lstore(G2, wc + k, u0)
+                    lstore(G2, wc + k + K, u1)
+                    lstore(G2, wc + k + 2 * K, u2)
+                    lstore(G2, wc + k + 3 * K, u3)
+                    lstore(G2, wc + k + 4 * K, u4)
+                    lstore(G2, wd + k, v0)
+                    lstore(G2, wd + k + K, v1)
+                    lstore(G2, wd + k + 2 * K, v2)
+                    lstore(G2, wd + k + 3 * K, v3)
+                    lstore(G2, wd + k + 4 * K, v4)
         else:
             # fewer than 4 maps (a `random` table): one map at a time, the same sums
             for u in range(cnt):
                 oa = groups[g, 2 + 2 * u] * P2 * K
                 wa = (groups[g, 2 + 2 * u] * W2ROW + groups[g, 3 + 2 * u] * TAPS) * K
                 for ki in range(KERNEL):
-                    s0 = lzero(wt)
-                    s1 = s0
-                    s2 = s0
-                    s3 = s0
-                    s4 = s0
-                    for i in range(H2_SIDE):
-                        xr = (mb + (STRIDE * i + ki) * H1PAD) * K
-                        for j in range(H2_SIDE):
-                            xo = xr + STRIDE * j * K
-                            d = lload(da2, oa + (i * H2_SIDE + j) * K, wt)
-                            s0 = lfma(d, lload(h1pad, xo, wt), s0)
-                            s1 = lfma(d, lload(h1pad, xo + K, wt), s1)
-                            s2 = lfma(d, lload(h1pad, xo + 2 * K, wt), s2)
-                            s3 = lfma(d, lload(h1pad, xo + 3 * K, wt), s3)
-                            s4 = lfma(d, lload(h1pad, xo + 4 * K, wt), s4)
                     k = ki * KERNEL * K
-                    lstore(G2, wa + k, s0)
-                    lstore(G2, wa + k + K, s1)
-                    lstore(G2, wa + k + 2 * K, s2)
-                    lstore(G2, wa + k + 3 * K, s3)
-                    lstore(G2, wa + k + 4 * K, s4)
                     a0 = lload(W2, wa + k, wt)
                     a1_ = lload(W2, wa + k + K, wt)
                     a2_ = lload(W2, wa + k + 2 * K, wt)
@@ -786,20 +811,55 @@ def _h2_backward(da2, W2, h1pad, G2, dh1pad, groups, wt):
                         lstore(dh1pad, cb, r0)
                         lstore(dh1pad, cb + K, r1)
                         lstore(dh1pad, cb + 2 * K, r2)
+                    s0 = lzero(wt)
+                    s1 = s0
+                    s2 = s0
+                    s3 = s0
+                    s4 = s0
+                    for i in range(H2_SIDE):
+                        xr = (mb + (STRIDE * i + ki) * H1PAD) * K
+                        for j in range(H2_SIDE):
+                            xo = xr + STRIDE * j * K
+                            d = lload(da2, oa + (i * H2_SIDE + j) * K, wt)
+                            s0 = lfma(d, lload(h1pad, xo, wt), s0)
+                            s1 = lfma(d, lload(h1pad, xo + K, wt), s1)
+                            s2 = lfma(d, lload(h1pad, xo + 2 * K, wt), s2)
+                            s3 = lfma(d, lload(h1pad, xo + 3 * K, wt), s3)
+                            s4 = lfma(d, lload(h1pad, xo + 4 * K, wt), s4)
+                    if fuse:
+                        lstore(W2, wa + k, lfma(nlr, s0, a0))
+                        lstore(W2, wa + k + K, lfma(nlr, s1, a1_))
+                        lstore(W2, wa + k + 2 * K, lfma(nlr, s2, a2_))
+                        lstore(W2, wa + k + 3 * K, lfma(nlr, s3, a3_))
+                        lstore(W2, wa + k + 4 * K, lfma(nlr, s4, a4))
+                    else:
+                        lstore(G2, wa + k, s0)
+                        lstore(G2, wa + k + K, s1)
+                        lstore(G2, wa + k + 2 * K, s2)
+                        lstore(G2, wa + k + 3 * K, s3)
+                        lstore(G2, wa + k + 4 * K, s4)
 
 
 @njit(**LJIT)
-def _h1_backward(dh1pad, d1, xpad, GB1, G1, wt):
+def _h1_backward(dh1pad, d1, xpad, GB1, G1, fuse, lr32, W1, B1, da1, wt):
     """Autograd of F.pad + act + the H1 conv: da1 = dh1pad's interior x act'(a1) -> GB1 (H1b's
     gradient, one per unit); H1w's gradient G1[m, tap] = sum over the 64 positions (in order,
-    from 0) of da1 x the input under the tap. Register tile: 4 maps x the 5 taps of a kernel row."""
+    from 0) of da1 x the input under the tap. Register tile: 4 maps x the 5 taps of a kernel row.
+    With fuse (SGD): da1 goes to the scratch da1 and the steps p - lr g of H1b and H1w are taken
+    here (G1, GB1 not written); else da1 is GB1."""
     K = len(wt)
+    nlr = lsplat(-lr32, wt)
+    if not fuse:
+        da1 = GB1
     for m in range(H1_MAPS):
         for r in range(H1_SIDE):
             src = ((m * H1PAD + r + PAD) * H1PAD + PAD) * K
             dst = (m * P1 + r * H1_SIDE) * K
             for t in range(H1_SIDE * K):
-                GB1[dst + t] = dh1pad[src + t] * d1[dst + t]
+                da1[dst + t] = dh1pad[src + t] * d1[dst + t]
+            if fuse:
+                for c in range(0, H1_SIDE * K, K):
+                    lstore(B1, dst + c, lfma(nlr, lload(da1, dst + c, wt), lload(B1, dst + c, wt)))
     for m in range(0, H1_MAPS, 4):
         oa = m * P1 * K
         ob = oa + P1 * K
@@ -836,54 +896,114 @@ def _h1_backward(dh1pad, d1, xpad, GB1, G1, wt):
                     x2 = lload(xpad, xo + 2 * K, wt)
                     x3 = lload(xpad, xo + 3 * K, wt)
                     x4 = lload(xpad, xo + 4 * K, wt)
-                    d = lload(GB1, oa + p, wt)
+                    d = lload(da1, oa + p, wt)
                     s0 = lfma(d, x0, s0)
                     s1 = lfma(d, x1, s1)
                     s2 = lfma(d, x2, s2)
                     s3 = lfma(d, x3, s3)
                     s4 = lfma(d, x4, s4)
-                    d = lload(GB1, ob + p, wt)
+                    d = lload(da1, ob + p, wt)
                     t0 = lfma(d, x0, t0)
                     t1 = lfma(d, x1, t1)
                     t2 = lfma(d, x2, t2)
                     t3 = lfma(d, x3, t3)
                     t4 = lfma(d, x4, t4)
-                    d = lload(GB1, oc + p, wt)
+                    d = lload(da1, oc + p, wt)
                     u0 = lfma(d, x0, u0)
                     u1 = lfma(d, x1, u1)
                     u2 = lfma(d, x2, u2)
                     u3 = lfma(d, x3, u3)
                     u4 = lfma(d, x4, u4)
-                    d = lload(GB1, od + p, wt)
+                    d = lload(da1, od + p, wt)
                     v0 = lfma(d, x0, v0)
                     v1 = lfma(d, x1, v1)
                     v2 = lfma(d, x2, v2)
                     v3 = lfma(d, x3, v3)
                     v4 = lfma(d, x4, v4)
             k = (m * TAPS + ki * KERNEL) * K
-            lstore(G1, k, s0)
-            lstore(G1, k + K, s1)
-            lstore(G1, k + 2 * K, s2)
-            lstore(G1, k + 3 * K, s3)
-            lstore(G1, k + 4 * K, s4)
+            if fuse:
+                lstore(W1, k, lfma(nlr, s0, lload(W1, k, wt)))
+            else:
+                lstore(G1, k, s0)
+            if fuse:
+                lstore(W1, k + K, lfma(nlr, s1, lload(W1, k + K, wt)))
+            else:
+                lstore(G1, k + K, s1)
+            if fuse:
+                lstore(W1, k + 2 * K, lfma(nlr, s2, lload(W1, k + 2 * K, wt)))
+            else:
+                lstore(G1, k + 2 * K, s2)
+            if fuse:
+                lstore(W1, k + 3 * K, lfma(nlr, s3, lload(W1, k + 3 * K, wt)))
+            else:
+                lstore(G1, k + 3 * K, s3)
+            if fuse:
+                lstore(W1, k + 4 * K, lfma(nlr, s4, lload(W1, k + 4 * K, wt)))
+            else:
+                lstore(G1, k + 4 * K, s4)
             k += TAPS * K
-            lstore(G1, k, t0)
-            lstore(G1, k + K, t1)
-            lstore(G1, k + 2 * K, t2)
-            lstore(G1, k + 3 * K, t3)
-            lstore(G1, k + 4 * K, t4)
+            if fuse:
+                lstore(W1, k, lfma(nlr, t0, lload(W1, k, wt)))
+            else:
+                lstore(G1, k, t0)
+            if fuse:
+                lstore(W1, k + K, lfma(nlr, t1, lload(W1, k + K, wt)))
+            else:
+                lstore(G1, k + K, t1)
+            if fuse:
+                lstore(W1, k + 2 * K, lfma(nlr, t2, lload(W1, k + 2 * K, wt)))
+            else:
+                lstore(G1, k + 2 * K, t2)
+            if fuse:
+                lstore(W1, k + 3 * K, lfma(nlr, t3, lload(W1, k + 3 * K, wt)))
+            else:
+                lstore(G1, k + 3 * K, t3)
+            if fuse:
+                lstore(W1, k + 4 * K, lfma(nlr, t4, lload(W1, k + 4 * K, wt)))
+            else:
+                lstore(G1, k + 4 * K, t4)
             k += TAPS * K
-            lstore(G1, k, u0)
-            lstore(G1, k + K, u1)
-            lstore(G1, k + 2 * K, u2)
-            lstore(G1, k + 3 * K, u3)
-            lstore(G1, k + 4 * K, u4)
+            if fuse:
+                lstore(W1, k, lfma(nlr, u0, lload(W1, k, wt)))
+            else:
+                lstore(G1, k, u0)
+            if fuse:
+                lstore(W1, k + K, lfma(nlr, u1, lload(W1, k + K, wt)))
+            else:
+                lstore(G1, k + K, u1)
+            if fuse:
+                lstore(W1, k + 2 * K, lfma(nlr, u2, lload(W1, k + 2 * K, wt)))
+            else:
+                lstore(G1, k + 2 * K, u2)
+            if fuse:
+                lstore(W1, k + 3 * K, lfma(nlr, u3, lload(W1, k + 3 * K, wt)))
+            else:
+                lstore(G1, k + 3 * K, u3)
+            if fuse:
+                lstore(W1, k + 4 * K, lfma(nlr, u4, lload(W1, k + 4 * K, wt)))
+            else:
+                lstore(G1, k + 4 * K, u4)
             k += TAPS * K
-            lstore(G1, k, v0)
-            lstore(G1, k + K, v1)
-            lstore(G1, k + 2 * K, v2)
-            lstore(G1, k + 3 * K, v3)
-            lstore(G1, k + 4 * K, v4)
+            if fuse:
+                lstore(W1, k, lfma(nlr, v0, lload(W1, k, wt)))
+            else:
+                lstore(G1, k, v0)
+            if fuse:
+                lstore(W1, k + K, lfma(nlr, v1, lload(W1, k + K, wt)))
+            else:
+                lstore(G1, k + K, v1)
+            if fuse:
+                lstore(W1, k + 2 * K, lfma(nlr, v2, lload(W1, k + 2 * K, wt)))
+            else:
+                lstore(G1, k + 2 * K, v2)
+            if fuse:
+                lstore(W1, k + 3 * K, lfma(nlr, v3, lload(W1, k + 3 * K, wt)))
+            else:
+                lstore(G1, k + 3 * K, v3)
+            if fuse:
+                lstore(W1, k + 4 * K, lfma(nlr, v4, lload(W1, k + 4 * K, wt)))
+            else:
+                lstore(G1, k + 4 * K, v4)
 
 
 @njit(**LJIT)
@@ -1050,9 +1170,16 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
     da2 = S[S_DA2 * K:(S_DA2 + H2_UNITS) * K]
     dh1pad = S[S_DH1PAD * K:(S_DH1PAD + H1_MAPS * H1PAD * H1PAD) * K]
     w2sq = S[S_W2SQ * K:(S_W2SQ + H2_MAPS * W2ROW) * K]
+    a1 = S[S_A1 * K:(S_A1 + H1_MAPS * P1) * K]
+    W1 = theta[O_W1 * K:O_B1 * K]
+    B1 = theta[O_B1 * K:O_W2 * K]
     W2 = theta[O_W2 * K:O_B2 * K]
+    B2 = theta[O_B2 * K:O_W3 * K]
     W3 = theta[O_W3 * K:O_B3 * K]
+    B3 = theta[O_B3 * K:O_W4 * K]
     W4 = theta[O_W4 * K:O_B4 * K]
+    B4 = theta[O_B4 * K:N_PARAMS * K]
+    nlr = lsplat(-lr32, wt)
     if mode == MODE_HESSIAN:
         for t in range(hacc.size):
             hacc[t] = 0.0
@@ -1108,9 +1235,16 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
                 _softmax(z, dz, wt)
                 for t in range(K):
                     dz[lab * K + t] = dz[lab * K + t] - one
-        # -- autograd of z = h3 @ outw + outb, then of H3's act (gn: squared)
-        for t in range(OUTPUTS * K):
-            GB4[t] = dz[t]
+        # -- autograd of z = h3 @ outw + outb, then of H3's act (gn: squared). With SGD (fuse) every
+        # layer's step p - lr g (one fused multiply-add, as the SGD loop below would take it) is
+        # taken as soon as its gradient is known and its old weights were used: no gradient is stored
+        fuse = sgd_h3 and not gn
+        if fuse:
+            for t in range(0, OUTPUTS * K, K):
+                lstore(B4, t, lfma(nlr, lload(dz, t, wt), lload(B4, t, wt)))
+        else:
+            for t in range(OUTPUTS * K):
+                GB4[t] = dz[t]
         for u in range(H3_UNITS):
             x = lload(h3, u * K, wt)
             f = lload(d3, u * K, wt)
@@ -1123,13 +1257,20 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
                 w = lload(W4, (u * OUTPUTS + j) * K, wt)
                 if gn:
                     w = lmul(w, w)
-                lstore(G4, (u * OUTPUTS + j) * K, lmul(x, d))
+                if fuse:
+                    lstore(W4, (u * OUTPUTS + j) * K, lfma(nlr, lmul(x, d), w))
+                else:
+                    lstore(G4, (u * OUTPUTS + j) * K, lmul(x, d))
                 s = lfma(w, d, s)
             lstore(dh3, u * K, lmul(s, f))
-        for t in range(H3_UNITS * K):
-            GB3[t] = dh3[t]
-        # -- autograd of a3 = h2d @ H3w + H3b (SGD: H3w's step taken inside)
-        _h3_backward(dh3, W3, h2d, G3, dh2, sgd_h3 and not gn, lr32, gn, wt)
+        if fuse:
+            for t in range(0, H3_UNITS * K, K):
+                lstore(B3, t, lfma(nlr, lload(dh3, t, wt), lload(B3, t, wt)))
+        else:
+            for t in range(H3_UNITS * K):
+                GB3[t] = dh3[t]
+        # -- autograd of a3 = h2d @ H3w + H3b
+        _h3_backward(dh3, W3, h2d, G3, dh2, fuse, lr32, gn, wt)
         # -- the dropout mask and H2's act: da2 = dh2 * mask * act'(a2) (gn: squared act')
         if drop:
             for q in range(H2_UNITS):
@@ -1142,9 +1283,13 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
                 GB2[t] = g
         else:
             for t in range(H2_UNITS * K):
-                g = dh2[t] * d2[t]
-                da2[t] = g
-                GB2[t] = g
+                da2[t] = dh2[t] * d2[t]
+            if fuse:
+                for t in range(0, H2_UNITS * K, K):
+                    lstore(B2, t, lfma(nlr, lload(da2, t, wt), lload(B2, t, wt)))
+            else:
+                for t in range(H2_UNITS * K):
+                    GB2[t] = da2[t]
         # -- H2 and H1: one call site each for training and the sdlm diagonal (squared weights,
         # inputs and derivatives; the padding is a constant: its cells are dropped)
         if gn:
@@ -1156,8 +1301,8 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
                 xpsq[t] = xpad[t] * xpad[t]
             for t in range(d1.size):
                 d1[t] = d1[t] * d1[t]
-        _h2_backward(da2, w2sq if gn else W2, h1psq if gn else h1pad, G2, dh1pad, groups, wt)
-        _h1_backward(dh1pad, d1, xpsq if gn else xpad, GB1, G1, wt)
+        _h2_backward(da2, w2sq if gn else W2, h1psq if gn else h1pad, G2, dh1pad, groups, fuse, lr32, wt)
+        _h1_backward(dh1pad, d1, xpsq if gn else xpad, GB1, G1, fuse, lr32, W1, B1, a1, wt)
         if gn:
             if mode == MODE_HESSIAN:
                 for t in range(hacc.size):
@@ -1170,12 +1315,7 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
         # -- optimizer step over the flat parameter vector
         step += 1
         if opt == 0:
-            # torch.optim.SGD: p -= lr * g (one fused multiply-add; H3w: done above)
-            nlr = lsplat(-lr32, wt)
-            for t in range(0, O_W3 * K, K):
-                lstore(theta, t, lfma(nlr, lload(grad, t, wt), lload(theta, t, wt)))
-            for t in range(O_B3 * K, N_PARAMS * K, K):
-                lstore(theta, t, lfma(nlr, lload(grad, t, wt), lload(theta, t, wt)))
+            pass    # torch.optim.SGD, p -= lr * g: taken in the backward pass above (fuse)
         elif opt == 1:
             _adamw(theta, grad, madam, vadam, lr, step)
         elif running == 0.0:

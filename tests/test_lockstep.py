@@ -263,3 +263,53 @@ def test_cpu_lanes(monkeypatch):
     assert lockstep.cpu_lanes() in (4, 8, 16)
     monkeypatch.setenv("LECUN1989_LOCKSTEP_K", "4")
     assert lockstep.cpu_lanes() == 4
+
+
+_AVX2_CHILD = """
+import hashlib, json, sys
+sys.path.insert(0, {tests!r})
+import numpy as np
+from test_lockstep import INDEPENDENCE, N_SHORT, _combo, _digits, _train_group
+from lecun1989 import lockstep
+out = []
+for combo in INDEPENDENCE:
+    cfg = _combo(*combo)
+    x, y = _digits(N_SHORT, seed=3)
+    eng = _train_group(cfg, [1338, 1337], x, y, k=8)
+    lane = np.ascontiguousarray(eng.theta.reshape(-1, eng.k)[:, 0])
+    pred = eng.predict_numpy(lockstep._images(x))[0]
+    out.append(hashlib.sha256(lane.tobytes() + pred.tobytes()).hexdigest())
+asm = lockstep._kernel.inspect_asm(lockstep._kernel.signatures[0])
+print(json.dumps({{"hashes": out, "zmm": "zmm" in asm, "ymm": "ymm" in asm}}))
+"""
+
+
+def test_the_same_numbers_on_an_avx2_machine(tmp_path):
+    """The kernels compiled for an AVX2-only x86-64 (numba's target set to haswell, no AVX-512:
+    the EPYC machines of this kind) in a fresh cache, 8 lanes, give a lane the same numbers bit
+    for bit as this machine's build with 16 lanes (AVX-512 here)."""
+    import hashlib
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_CPU_NAME": "haswell",
+           "NUMBA_CPU_FEATURES": "+64bit,+avx,+avx2,+fma,+f16c,+bmi,+bmi2,+lzcnt,+movbe,+popcnt,+cx16,"
+                                 "+sse,+sse2,+sse3,+ssse3,+sse4.1,+sse4.2,+cmov,+fxsr,+xsave,+mmx,-avx512f",
+           "PYTHONPATH": os.pathsep.join([str(here.parent / "src"), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", _AVX2_CHILD.format(tests=str(here))], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    child = json.loads(r.stdout.strip().splitlines()[-1])
+    assert not child["zmm"] and child["ymm"], "the child did not compile for AVX2"
+    mine = []
+    for combo in INDEPENDENCE:
+        cfg = _combo(*combo)
+        x, y = _digits(N_SHORT, seed=3)
+        eng = _train_group(cfg, [1341, 1340, 1338], x, y, k=16)
+        lane = np.ascontiguousarray(eng.theta.reshape(-1, eng.k)[:, 2])
+        pred = eng.predict_numpy(lockstep._images(x))[2]
+        mine.append(hashlib.sha256(lane.tobytes() + pred.tobytes()).hexdigest())
+    assert child["hashes"] == mine

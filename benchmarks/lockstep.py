@@ -15,6 +15,9 @@ One invocation measures, single-threaded, all on one core:
   sgemm_gflops, flop_limit_23pass_s   as speed.py: 57.6e9 flops / the sgemm rate
   lockstep_x_fast            fast_23pass_s / lockstep_23pass_per_seed_s  (acceptance: >= 2)
   lockstep_x_flop_limit      lockstep_23pass_per_seed_s / flop_limit_23pass_s  (acceptance: <= 1.6)
+  *_best_pass*               from each engine's quickest single pass x 23 (all passes of all R runs)
+  *_cpu_s, *_cpu             the same from CPU seconds of this process (time.process_time), the
+                             fairer figure when other work shares the cores
 speed.py calls `measure` and adds these keys to its own results.
 """
 
@@ -43,12 +46,13 @@ def lockstep_run(passes: int, data, k: int) -> dict:
     seeds = [cfg.seed + i for i in range(k)]
     cfgs = [cfg.with_overrides(seed=s) for s in seeds]
     eng = lockstep.LockstepEngine(cfg, [Net1989(net_config(c), seed=c.seed) for c in cfgs], k=k)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     Xtr, Xte = lockstep._images(xtr), lockstep._images(xte)
     train = evals = summ = 0.0
+    per_pass = []
     n = xtr.shape[0]
     for p in range(passes):
-        t = time.perf_counter()
+        t = tp = time.perf_counter()
         rnd = [pass_randomness(c, p, n) for c in cfgs]
         eng.train_pass(xtr, ytr, lr_at(cfg, p), [r[0] for r in rnd], [r[1] for r in rnd])
         train += time.perf_counter() - t
@@ -61,14 +65,47 @@ def lockstep_run(passes: int, data, k: int) -> dict:
             t2 = time.perf_counter()
             evals += t1 - t
             summ += t2 - t1
-    return {"total": time.perf_counter() - t0, "train": train, "eval": evals, "summarize": summ}
+        per_pass.append(time.perf_counter() - tp)
+    return {"total": time.perf_counter() - t0, "cpu": time.process_time() - c0, "train": train, "eval": evals,
+            "summarize": summ, "passes": per_pass}
+
+
+def fast_passes(passes: int, data) -> list[float]:
+    """Seconds of each pass (training, prediction of both splits, metrics.summarize) of the
+    faithful run on the single-run fast engine, as speed.fast_run runs it."""
+    from lecun1989 import metrics
+    from lecun1989.config import Config, lr_at
+    from lecun1989.fast import FastEngine
+    from lecun1989.model import Net1989
+    from lecun1989.train import net_config, pass_randomness
+    torch.set_num_threads(1)
+    xtr, ytr, xte, yte, _ = data
+    cfg = Config()
+    eng = FastEngine(cfg, Net1989(net_config(cfg), seed=cfg.seed))
+    out = []
+    for p in range(passes):
+        t = time.perf_counter()
+        s, m = pass_randomness(cfg, p, xtr.shape[0])
+        eng.train_pass(xtr, ytr, lr_at(cfg, p), s, m)
+        for x, y in ((xtr, ytr), (xte, yte)):
+            metrics.summarize(eng.predict(x), y, cfg.head)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def _fast_cpu(data) -> tuple[float, float]:
+    """(wall, CPU seconds) of speed.fast_run over the 23 passes."""
+    from speed import fast_run
+    c = time.process_time()
+    wall = fast_run(PASSES, data)[0]
+    return wall, time.process_time() - c
 
 
 def measure(data, repeats: int = 3, k: int | None = None, fast_total: float | None = None,
             flop_limit: float | None = None) -> dict:
     """The lockstep keys (module docstring); fast_total / flop_limit: taken from the caller's
     measurements in the same invocation, else measured here."""
-    from speed import FLOPS_23, fast_run, sgemm_gflops
+    from speed import FLOPS_23, sgemm_gflops
 
     from lecun1989 import lockstep
     k = int(k or lockstep.cpu_lanes())
@@ -80,9 +117,12 @@ def measure(data, repeats: int = 3, k: int | None = None, fast_total: float | No
         res["sgemm_gflops"] = sgemm_gflops()
         flop_limit = FLOPS_23 / (res["sgemm_gflops"] * 1e9)
         res["flop_limit_23pass_s"] = flop_limit
+    fast_runs = [_fast_cpu(data) for _ in range(max(1, repeats))]
+    fast_cpu = min(r[1] for r in fast_runs)
     if fast_total is None:
-        fast_total = min(fast_run(PASSES, data)[0] for _ in range(max(1, repeats)))
+        fast_total = min(r[0] for r in fast_runs)
         res["fast_23pass_s"] = fast_total
+    res["fast_23pass_cpu_s"] = fast_cpu
     per_seed = best["total"] / k
     res.update({
         "lockstep_group_23pass_s": best["total"],
@@ -95,7 +135,18 @@ def measure(data, repeats: int = 3, k: int | None = None, fast_total: float | No
         "lockstep_us_per_seed_example_train": best["train"] / (k * PASSES * data[0].shape[0]) * 1e6,
         "lockstep_x_fast": fast_total / per_seed,
         "lockstep_x_flop_limit": per_seed / flop_limit,
+        # CPU seconds (time.process_time, best of R): less sensitive to other work on a shared machine
+        "lockstep_group_23pass_cpu_s": min(r["cpu"] for r in runs),
+        "lockstep_x_fast_cpu": fast_cpu / (min(r["cpu"] for r in runs) / k),
+        "lockstep_x_flop_limit_cpu": min(r["cpu"] for r in runs) / k / flop_limit,
     })
+    # the quietest pass of each engine (x 23): how the engines compare when nothing else runs
+    fast_pp = [t for _ in range(max(1, repeats)) for t in fast_passes(PASSES, data)]
+    lock_pp = [t for r in runs for t in r["passes"]]
+    res["fast_best_pass_x23_s"] = PASSES * min(fast_pp)
+    res["lockstep_best_pass_x23_per_seed_s"] = PASSES * min(lock_pp) / k
+    res["lockstep_x_fast_best_pass"] = min(fast_pp) / (min(lock_pp) / k)
+    res["lockstep_x_flop_limit_best_pass"] = PASSES * min(lock_pp) / k / flop_limit
     return res
 
 

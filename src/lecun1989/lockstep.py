@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import math
 import os
-from typing import TYPE_CHECKING
-
 import numpy as np
 from numba import njit
 
@@ -51,13 +49,8 @@ from .config import MSE_FACTOR, Config
 from .fast import TANH_CLAMP, TP, TQ
 from .geometry import (BACKGROUND, H1_MAPS, H1_SIDE, H2_FAN_MAPS, H2_MAPS, H2_SIDE, H2_UNITS,
                        H3_UNITS, IMAGE, KERNEL, OUTPUTS, PAD, PARAM_SHAPES, SCALED_TANH_A,
-                       SCALED_TANH_S, STRIDE, H2_BLOCKS, h2_table)
+                       SCALED_TANH_S, STRIDE, h2_table)
 from .lanevec import ladd, ldiv, lfma, lload, lmax, lmin, lmul, lrelu, lsplat, lstore, lsub, lzero, width_tag
-
-if TYPE_CHECKING:
-    import torch
-
-    from .model import Net1989
 
 # -- geometry ----------------------------------------------------------------------------------
 TAPS = KERNEL * KERNEL                      # 25
@@ -1141,7 +1134,6 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
     K = len(wt)
     n = sidx.shape[1] if mode == MODE_HESSIAN else X.shape[0]
     one = F32(1.0)
-    zero = F32(0.0)
     lr32 = F32(lr)
     mu32 = F32(mu)
     g32 = F32(running)

@@ -604,7 +604,8 @@ def _h2_backward(da2, W2, h1pad, G2, dh1pad, groups, fuse, lr32, wt):
             for ki in range(KERNEL):
                 k = ki * KERNEL * K
                 # -- input gradient: the 4 maps' 5 weights of row ki stay in registers; along each
-                # padded row 2i+ki, a window of 5 cells (2j .. 2j+4) is summed in registers
+                # padded row 2i+ki, a window of 5 cells (2j .. 2j+4) is summed in registers. The
+                # padding's cells (rows and columns 0, 1, 10) are skipped: their gradient is dropped
                 a0 = lload(W2, wa + k, wt)
                 a1_ = lload(W2, wa + k + K, wt)
                 a2_ = lload(W2, wa + k + 2 * K, wt)
@@ -626,6 +627,8 @@ def _h2_backward(da2, W2, h1pad, G2, dh1pad, groups, fuse, lr32, wt):
                 e3 = lload(W2, wd + k + 3 * K, wt)
                 e4 = lload(W2, wd + k + 4 * K, wt)
                 for i in range(H2_SIDE):
+                    if not PAD <= STRIDE * i + ki < PAD + H1_SIDE:
+                        continue        # a padding row: its gradient is dropped
                     rb = (mb + (STRIDE * i + ki) * H1PAD) * K
                     r0 = lload(dh1pad, rb, wt)
                     r1 = lload(dh1pad, rb + K, wt)
@@ -636,29 +639,37 @@ def _h2_backward(da2, W2, h1pad, G2, dh1pad, groups, fuse, lr32, wt):
                         r4 = lload(dh1pad, cb + 4 * K, wt)
                         p = (i * H2_SIDE + j) * K
                         d = lload(da2, oa + p, wt)
-                        r0 = lfma(d, a0, r0)
-                        r1 = lfma(d, a1_, r1)
+                        if j > 0:
+                            r0 = lfma(d, a0, r0)
+                            r1 = lfma(d, a1_, r1)
                         r2 = lfma(d, a2_, r2)
                         r3 = lfma(d, a3_, r3)
-                        r4 = lfma(d, a4, r4)
+                        if j < H2_SIDE - 1:
+                            r4 = lfma(d, a4, r4)
                         d = lload(da2, ob + p, wt)
-                        r0 = lfma(d, b0, r0)
-                        r1 = lfma(d, b1, r1)
+                        if j > 0:
+                            r0 = lfma(d, b0, r0)
+                            r1 = lfma(d, b1, r1)
                         r2 = lfma(d, b2, r2)
                         r3 = lfma(d, b3, r3)
-                        r4 = lfma(d, b4, r4)
+                        if j < H2_SIDE - 1:
+                            r4 = lfma(d, b4, r4)
                         d = lload(da2, oc + p, wt)
-                        r0 = lfma(d, c0, r0)
-                        r1 = lfma(d, c1, r1)
+                        if j > 0:
+                            r0 = lfma(d, c0, r0)
+                            r1 = lfma(d, c1, r1)
                         r2 = lfma(d, c2, r2)
                         r3 = lfma(d, c3, r3)
-                        r4 = lfma(d, c4, r4)
+                        if j < H2_SIDE - 1:
+                            r4 = lfma(d, c4, r4)
                         d = lload(da2, od + p, wt)
-                        r0 = lfma(d, e0, r0)
-                        r1 = lfma(d, e1, r1)
+                        if j > 0:
+                            r0 = lfma(d, e0, r0)
+                            r1 = lfma(d, e1, r1)
                         r2 = lfma(d, e2, r2)
                         r3 = lfma(d, e3, r3)
-                        r4 = lfma(d, e4, r4)
+                        if j < H2_SIDE - 1:
+                            r4 = lfma(d, e4, r4)
                         lstore(dh1pad, cb, r0)
                         lstore(dh1pad, cb + K, r1)
                         r0 = r2
@@ -779,6 +790,8 @@ def _h2_backward(da2, W2, h1pad, G2, dh1pad, groups, fuse, lr32, wt):
                     a3_ = lload(W2, wa + k + 3 * K, wt)
                     a4 = lload(W2, wa + k + 4 * K, wt)
                     for i in range(H2_SIDE):
+                        if not PAD <= STRIDE * i + ki < PAD + H1_SIDE:
+                            continue
                         rb = (mb + (STRIDE * i + ki) * H1PAD) * K
                         r0 = lload(dh1pad, rb, wt)
                         r1 = lload(dh1pad, rb + K, wt)

@@ -544,10 +544,8 @@ def _forward(X, e, sidx, use_sample, shifts, use_shift, masks, use_mask, act, ou
         for q in range(H2_UNITS):
             for lane in range(K):
                 h2d[q * K + lane] = h2[q * K + lane] * masks[lane, e, q]
-    else:
-        for t in range(H2_UNITS * K):
-            h2d[t] = h2[t]
-    _h3_forward(W3, B3, h2d, a3, wt)
+    # (without a mask H3 reads h2 itself: h2d is then not written)
+    _h3_forward(W3, B3, h2d if use_mask else h2, a3, wt)
     _activate(a3, h3, d3, H3_UNITS, act, deriv, wt)
     _out_forward(W4, B4, h3, z, wt)
     if out_act >= 0:
@@ -1161,6 +1159,7 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
     h1pad = S[S_H1PAD * K:(S_H1PAD + H1_MAPS * H1PAD * H1PAD) * K]
     h1psq = S[S_H1PSQ * K:(S_H1PSQ + H1_MAPS * H1PAD * H1PAD) * K]
     d2 = S[S_D2 * K:(S_D2 + H2_UNITS) * K]
+    h2 = S[S_H2 * K:(S_H2 + H2_UNITS) * K]
     h2d = S[S_H2D * K:(S_H2D + H2_UNITS) * K]
     h3 = S[S_H3 * K:(S_H3 + H3_UNITS) * K]
     d3 = S[S_D3 * K:(S_D3 + H3_UNITS) * K]
@@ -1272,8 +1271,8 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
         else:
             for t in range(H3_UNITS * K):
                 GB3[t] = dh3[t]
-        # -- autograd of a3 = h2d @ H3w + H3b
-        _h3_backward(dh3, W3, h2d, G3, dh2, fuse, lr32, gn, wt)
+        # -- autograd of a3 = h2d @ H3w + H3b (h2 itself without a mask, as in _forward)
+        _h3_backward(dh3, W3, h2d if drop else h2, G3, dh2, fuse, lr32, gn, wt)
         # -- the dropout mask and H2's act: da2 = dh2 * mask * act'(a2) (gn: squared act')
         if drop:
             for q in range(H2_UNITS):
@@ -1284,15 +1283,16 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
                 g = dh2[t] * (d2[t] * d2[t])
                 da2[t] = g
                 GB2[t] = g
+        elif fuse:
+            for t in range(0, H2_UNITS * K, K):
+                g = lmul(lload(dh2, t, wt), lload(d2, t, wt))
+                lstore(da2, t, g)
+                lstore(B2, t, lfma(nlr, g, lload(B2, t, wt)))
         else:
             for t in range(H2_UNITS * K):
                 da2[t] = dh2[t] * d2[t]
-            if fuse:
-                for t in range(0, H2_UNITS * K, K):
-                    lstore(B2, t, lfma(nlr, lload(da2, t, wt), lload(B2, t, wt)))
-            else:
-                for t in range(H2_UNITS * K):
-                    GB2[t] = da2[t]
+            for t in range(H2_UNITS * K):
+                GB2[t] = da2[t]
         # -- H2 and H1: one call site each for training and the sdlm diagonal (squared weights,
         # inputs and derivatives; the padding is a constant: its cells are dropped)
         if gn:

@@ -584,8 +584,14 @@ def _h2_backward(da2, W2, h1pad, G2, dh1pad, groups, fuse, lr32, wt):
     here, right after the old weights' last use, and G2 is not written."""
     K = len(wt)
     nlr = lsplat(-lr32, wt)
-    for t in range(H1_MAPS * H1PAD * H1PAD * K):
-        dh1pad[t] = F32(0.0)
+    # only the interior is summed into (and read by _h1_backward); the padding's cells are never
+    # added to, and what the windows carry through them is dropped
+    z = lzero(wt)
+    for m in range(H1_MAPS):
+        for r in range(PAD, PAD + H1_SIDE):
+            o = (m * H1PAD + r) * H1PAD * K
+            for c in range(PAD, PAD + H1_SIDE):
+                lstore(dh1pad, o + c * K, z)
     for g in range(groups.shape[0]):
         m = groups[g, 0]
         cnt = groups[g, 1]
@@ -799,11 +805,13 @@ def _h2_backward(da2, W2, h1pad, G2, dh1pad, groups, fuse, lr32, wt):
                             r3 = lload(dh1pad, cb + 3 * K, wt)
                             r4 = lload(dh1pad, cb + 4 * K, wt)
                             d = lload(da2, oa + (i * H2_SIDE + j) * K, wt)
-                            r0 = lfma(d, a0, r0)
-                            r1 = lfma(d, a1_, r1)
+                            if j > 0:
+                                r0 = lfma(d, a0, r0)
+                                r1 = lfma(d, a1_, r1)
                             r2 = lfma(d, a2_, r2)
                             r3 = lfma(d, a3_, r3)
-                            r4 = lfma(d, a4, r4)
+                            if j < H2_SIDE - 1:
+                                r4 = lfma(d, a4, r4)
                             lstore(dh1pad, cb, r0)
                             lstore(dh1pad, cb + K, r1)
                             r0 = r2

@@ -259,6 +259,11 @@ def test_run_group_when_k_does_not_divide_the_seeds(tmp_path):
         assert {p.name for p in d.iterdir()} >= {"config.json", "metrics.jsonl", "rejection.json", "checkpoint.pt"}
 
 
+def test_group_lanes():
+    assert [lockstep.group_lanes(n, 16) for n in (1, 3, 4, 5, 8, 9, 15, 16, 40)] == [4, 4, 4, 8, 8, 16, 16, 16, 16]
+    assert [lockstep.group_lanes(n, 8) for n in (1, 5, 8)] == [4, 8, 8]
+
+
 def test_cpu_lanes(monkeypatch):
     assert lockstep.cpu_lanes() in (4, 8, 16)
     monkeypatch.setenv("LECUN1989_LOCKSTEP_K", "4")

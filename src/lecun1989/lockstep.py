@@ -205,22 +205,6 @@ def _activate(a, h, dh, n, act, deriv, wt):
 
 
 @njit(**LJIT)
-def _h1_activate(a1, h1pad, d1, act, deriv, wt):
-    """model.forward: act(a1), then F.pad(., 2, value=-1): written straight into the interior of
-    h1pad (12, 12, 12; the border is preset); act' into d1 (12, 64)."""
-    K = len(wt)
-    for m in range(H1_MAPS):
-        for r in range(H1_SIDE):
-            src = (m * P1 + r * H1_SIDE) * K
-            dst = ((m * H1PAD + r + PAD) * H1PAD + PAD) * K
-            for c in range(H1_SIDE):
-                hv, dv = _lact(lload(a1, src + c * K, wt), act, wt)
-                lstore(h1pad, dst + c * K, hv)
-                if deriv:
-                    lstore(d1, src + c * K, dv)
-
-
-@njit(**LJIT)
 def _input(X, e, sidx, use_sample, shifts, use_shift, xpad, wt):
     """train_pass: torch.roll(x, (sr, sc), (2, 3)) per lane (out[r, c] = in[r - sr, c - sc],
     wrapping), then F.pad(x, 2, value=-1) (the border is preset). Lane l's image is X[e], or
@@ -245,9 +229,21 @@ def _input(X, e, sidx, use_sample, shifts, use_shift, xpad, wt):
 
 # -- forward -------------------------------------------------------------------------------------
 @njit(**LJIT)
-def _h1_forward(W1, B1, xpad, a1, wt):
-    """model.forward: F.conv2d(x, H1w, stride=2) + H1b -> a1 (12, 64): from the bias, the 25 taps
-    in order. Register tile: 4 maps x 4 positions."""
+def _act_store(v, act, deriv, h, hi, d, di, wt):
+    """h[hi] = act(v) and, with deriv, d[di] = act'(v) (one lane vector each)."""
+    hv, dv = _lact(v, act, wt)
+    lstore(h, hi, hv)
+    if deriv:
+        lstore(d, di, dv)
+
+
+@njit(**LJIT)
+def _h1_forward(W1, B1, xpad, h1pad, d1, act, deriv, wt):
+    """model.forward: act(F.conv2d(x, H1w, stride=2) + H1b), then F.pad(., 2, value=-1): each
+    pre-activation from the bias, the 25 taps in order; register tile 4 maps x 4 positions, whose
+    16 sums go through the activation in registers (so the tanh's divisions overlap the next
+    tile's multiply-adds) straight into the interior of h1pad (12, 12, 12; the border is preset),
+    act' into d1 (12, 64) with deriv."""
     K = len(wt)
     for m in range(0, H1_MAPS, 4):
         for i in range(H1_SIDE):
@@ -301,22 +297,23 @@ def _h1_forward(W1, B1, xpad, a1, wt):
                         s31 = lfma(w, x1, s31)
                         s32 = lfma(w, x2, s32)
                         s33 = lfma(w, x3, s33)
-                lstore(a1, o0, s00)
-                lstore(a1, o0 + K, s01)
-                lstore(a1, o0 + 2 * K, s02)
-                lstore(a1, o0 + 3 * K, s03)
-                lstore(a1, o1, s10)
-                lstore(a1, o1 + K, s11)
-                lstore(a1, o1 + 2 * K, s12)
-                lstore(a1, o1 + 3 * K, s13)
-                lstore(a1, o2, s20)
-                lstore(a1, o2 + K, s21)
-                lstore(a1, o2 + 2 * K, s22)
-                lstore(a1, o2 + 3 * K, s23)
-                lstore(a1, o3, s30)
-                lstore(a1, o3 + K, s31)
-                lstore(a1, o3 + 2 * K, s32)
-                lstore(a1, o3 + 3 * K, s33)
+                hp = ((m * H1PAD + i + PAD) * H1PAD + j0 + PAD) * K
+                _act_store(s00, act, deriv, h1pad, hp, d1, o0, wt)
+                _act_store(s01, act, deriv, h1pad, hp + K, d1, o0 + K, wt)
+                _act_store(s02, act, deriv, h1pad, hp + 2 * K, d1, o0 + 2 * K, wt)
+                _act_store(s03, act, deriv, h1pad, hp + 3 * K, d1, o0 + 3 * K, wt)
+                _act_store(s10, act, deriv, h1pad, hp + 1 * H1PAD * H1PAD * K, d1, o1, wt)
+                _act_store(s11, act, deriv, h1pad, hp + 1 * H1PAD * H1PAD * K + K, d1, o1 + K, wt)
+                _act_store(s12, act, deriv, h1pad, hp + 1 * H1PAD * H1PAD * K + 2 * K, d1, o1 + 2 * K, wt)
+                _act_store(s13, act, deriv, h1pad, hp + 1 * H1PAD * H1PAD * K + 3 * K, d1, o1 + 3 * K, wt)
+                _act_store(s20, act, deriv, h1pad, hp + 2 * H1PAD * H1PAD * K, d1, o2, wt)
+                _act_store(s21, act, deriv, h1pad, hp + 2 * H1PAD * H1PAD * K + K, d1, o2 + K, wt)
+                _act_store(s22, act, deriv, h1pad, hp + 2 * H1PAD * H1PAD * K + 2 * K, d1, o2 + 2 * K, wt)
+                _act_store(s23, act, deriv, h1pad, hp + 2 * H1PAD * H1PAD * K + 3 * K, d1, o2 + 3 * K, wt)
+                _act_store(s30, act, deriv, h1pad, hp + 3 * H1PAD * H1PAD * K, d1, o3, wt)
+                _act_store(s31, act, deriv, h1pad, hp + 3 * H1PAD * H1PAD * K + K, d1, o3 + K, wt)
+                _act_store(s32, act, deriv, h1pad, hp + 3 * H1PAD * H1PAD * K + 2 * K, d1, o3 + 2 * K, wt)
+                _act_store(s33, act, deriv, h1pad, hp + 3 * H1PAD * H1PAD * K + 3 * K, d1, o3 + 3 * K, wt)
 
 
 @njit(**LJIT)
@@ -513,7 +510,6 @@ def _forward(X, e, sidx, use_sample, shifts, use_shift, masks, use_mask, act, ou
     what the backward pass needs (the derivatives only with deriv)."""
     K = len(wt)
     xpad = S[S_XPAD * K:(S_XPAD + XPAD * XPAD) * K]
-    a1 = S[S_A1 * K:(S_A1 + H1_MAPS * P1) * K]
     d1 = S[S_D1 * K:(S_D1 + H1_MAPS * P1) * K]
     h1pad = S[S_H1PAD * K:(S_H1PAD + H1_MAPS * H1PAD * H1PAD) * K]
     a2 = S[S_A2 * K:(S_A2 + H2_UNITS) * K]
@@ -535,8 +531,7 @@ def _forward(X, e, sidx, use_sample, shifts, use_shift, masks, use_mask, act, ou
     W4 = theta[O_W4 * K:O_B4 * K]
     B4 = theta[O_B4 * K:N_PARAMS * K]
     _input(X, e, sidx, use_sample, shifts, use_shift, xpad, wt)
-    _h1_forward(W1, B1, xpad, a1, wt)
-    _h1_activate(a1, h1pad, d1, act, deriv, wt)
+    _h1_forward(W1, B1, xpad, h1pad, d1, act, deriv, wt)
     _h2_forward(W2, B2, h1pad, a2, groups, wt)
     _activate(a2, h2, d2, H2_UNITS, act, deriv, wt)
     # model.forward: x * dropout_mask (training only; lane l's own mask)

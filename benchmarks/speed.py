@@ -22,6 +22,10 @@ pass, ~20 s a run, the best of 2), and every run is kept in the JSON (`*_runs`).
                        (both also as *_cpu_s: CPU seconds of the process and its children, less
                        sensitive to a busy machine)
   loadavg_1min_start/end  the machine's load around the measurements (other work inflates times)
+  lockstep_*           the lockstep engine (issue 18; benchmarks/lockstep.py, in the same invocation):
+                       lockstep_k lanes, lockstep_seed_passes_per_s (seeds x 23 faithful passes per
+                       second per core), lockstep_x_fast (>= 2 wanted) and lockstep_x_flop_limit
+                       (<= 1.6 wanted) against the fast_23pass_s and flop_limit_23pass_s above
 """
 
 from __future__ import annotations
@@ -157,6 +161,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", help="write the results to this file")
     ap.add_argument("--no-compile", action="store_true", help="skip the fresh-process compile timing")
     ap.add_argument("--compile-only", action="store_true", help="only the fresh-process compile timing")
+    ap.add_argument("--no-lockstep", action="store_true", help="skip the lockstep engine's throughput")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs per timing, the best is reported (default 3; the reference: min(R, 2))")
     args = ap.parse_args(argv)
@@ -194,6 +199,9 @@ def main(argv=None) -> dict:
     res["us_per_example_train"] = train / (PASSES * N_TRAIN) * 1e6
     res["speedup_vs_ref"] = res["ref_pass_s"] / (total / PASSES)
     res["x_flop_limit"] = total / res["flop_limit_23pass_s"]
+    if not args.no_lockstep:
+        import lockstep as lockstep_bench       # benchmarks/lockstep.py
+        res.update(lockstep_bench.measure(data, reps, fast_total=total, flop_limit=res["flop_limit_23pass_s"]))
     cores = os.cpu_count() or 1
     ppasses = 3 if args.quick else PASSES
     # one run alone, then one run per core at once (each its own process), R times each, best of each

@@ -32,7 +32,7 @@ from .geometry import H2_SCHEMES, INITS  # noqa: E402  (plain Python, no torch)
 from .published import LADDER  # noqa: E402  (plain Python, no torch)
 
 ACTIVATIONS = activations.NAMES
-ENGINES = ("fast", "torch")
+ENGINES = ("fast", "torch", "lockstep")
 RNGS = ("ours", "anchor")
 
 # The learning rate an optimizer gets when none is given (the CLI's --lr default):

@@ -238,6 +238,11 @@ def make_engine(name: str, cfg: Config, model: Net1989):
     if name == "fast":
         from .fast import FastEngine
         return FastEngine(cfg, model)
+    if name == "lockstep":
+        # one run on the lockstep engine (its numbers are the same in any group); run_group
+        # trains many seeds K at a time
+        from .lockstep import SingleRun
+        return SingleRun(cfg, model)
     raise ValueError(f"unknown engine {name!r}")
 
 
@@ -354,6 +359,23 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
             "rejected": [round(float(v), 6) for v in share], "error_on_rest": [round(float(v), 6) for v in err]})
         save_checkpoint(out_dir / "checkpoint.pt", result.state, cfg)
     return result
+
+
+def run_group(cfg: Config, seeds, *, engine: str = "lockstep", data=None, data_root=None,
+              out_dirs=None, eval_train: bool = True, k: int | None = None) -> list[RunResult]:
+    """`run` for each of `seeds` (cfg with its seed replaced): one RunResult per seed, in order.
+    engine "lockstep" trains K seeds at a time, one per vector lane (lockstep.run_group; K the
+    CPU's vector width unless given, any number of seeds); other engines run one seed after another."""
+    seeds = list(seeds)
+    if engine == "lockstep":
+        from .lockstep import run_group as lockstep_group
+        return lockstep_group(cfg, seeds, data=data, data_root=data_root, out_dirs=out_dirs, k=k,
+                              eval_train=eval_train)
+    if data is None:
+        data = load_data(cfg, data_root)
+    dirs = out_dirs if out_dirs is not None else [None] * len(seeds)
+    return [run(cfg.with_overrides(seed=s), engine=engine, data=data, out=d, progress=False,
+                eval_train=eval_train) for s, d in zip(seeds, dirs)]
 
 
 # -- into a run folder ------------------------------------------------------------------------

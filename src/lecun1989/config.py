@@ -28,6 +28,7 @@ MSE_NORMS = ("mean", "half-sum", "sum")
 MSE_FACTOR = {"mean": 2.0 / 10, "half-sum": 1.0, "sum": 2.0}
 from . import activations  # noqa: E402  (plain Python and numba, no torch)
 from .datasets import NAMES as DATASETS  # noqa: E402  (plain Python, no torch)
+from . import geometry  # noqa: E402  (plain Python, no torch)
 from .geometry import H2_SCHEMES, INITS  # noqa: E402  (plain Python, no torch)
 from .published import LADDER  # noqa: E402  (plain Python, no torch)
 
@@ -74,6 +75,11 @@ class Config:
     target: float = 1.0              # tanh head: targets +target for the class, -target elsewhere
     mse_norm: str = "mean"           # tanh head: the training loss, mean over the 10 outputs | half-sum | sum
     init: str = "sqrt"               # weights U(+-2.4/sqrt(F)) | fanin: U(+-2.4/F)
+    # the net's widths (docs/size.md): the paper's 12/12/30 by default; multiples of 12, 12 and 6
+    # (geometry.WIDTH_STEP); the H2 table scales with them (every H2 map sees 2/3 of the H1 maps)
+    h1_maps: int = 12                # H1 feature maps: the paper's 12; more = more first-layer features
+    h2_maps: int = 12                # H2 feature maps: the paper's 12; more = more second-layer features
+    h3_units: int = 30               # H3 units: the paper's 30; more = a wider classifier layer
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -99,6 +105,10 @@ class Config:
             raise ConfigError(f"target must be in (0, {top:g}] (the head's range), got {self.target!r}")
         if self.head != "tanh" and (self.target != 1.0 or self.mse_norm != "mean"):
             raise ConfigError("target and mse_norm apply to the tanh head (MSE) only")
+        problem = (geometry.width_problem(self.h1_maps, self.h2_maps, self.h3_units)
+                   or geometry.scheme_problem(self.h2_scheme, self.h1_maps, self.h2_maps))
+        if problem:
+            raise ConfigError(problem)
         if self.h2_seed < 0:
             raise ConfigError(f"h2_seed must be >= 0, got {self.h2_seed}")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -123,6 +133,11 @@ class Config:
     # -- derived --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def geometry(self) -> "geometry.Geometry":
+        """The net's shapes and counts (geometry.of)."""
+        return geometry.of(self)
 
     @property
     def last_pass(self) -> int:

@@ -210,7 +210,12 @@ def lenet5_factor(pass_index: int) -> float:
 # every p*.
 # A step's seed is the anchor's 1337; a ladder replaces it.
 
-LADDER_NAMES = ("anchor", "learner", "data", "paper")
+LADDER_NAMES = ("anchor", "learner", "data", "paper", "size")
+# `ladder all` runs these (the size ladder's wide nets take most of an hour per seed-set: run it by name)
+ALL_LADDERS = ("anchor", "learner", "data", "paper")
+# The size ladder's widths: the paper's net (x1) and every width doubled (x2) and quadrupled (x4)
+# (docs/size.md); H2's table is scaled with them (geometry.Geometry.h2_blocks)
+SIZE_FACTORS = (1, 2, 4)
 
 
 @dataclass(frozen=True)
@@ -327,6 +332,25 @@ def _presets() -> dict[str, Preset]:
               "eps 5.22e-5, mu 3.65e-3, running 0.001, init 2.4/F)",
               "the paper's unknowns chosen on validation digits only (lecun1989 hunt)", p4, (23,), base="p2"),
     ]
+    # the size ladder: a0's and a4's recipes at each width of SIZE_FACTORS; each step's base is
+    # the same recipe at the previous width (the x1 modern step's: the x1 1989 step, i.e. the
+    # training tricks at no inference cost). x1 is a0 / a4 itself (the same runs, the same hashes).
+    S = "size"
+    for recipe, cfg, tag, pub in (("1989", a0, "", "a0"), ("modern", a4, "m", "a4")):
+        prev = ""
+        for k in SIZE_FACTORS:
+            g = dict(h1_maps=12 * k, h2_maps=12 * k, h3_units=30 * k)
+            name = f"s{k}{tag}"
+            what = "the paper's widths 12/12/30" if k == 1 else f"widths x{k}: {12 * k}/{12 * k}/{30 * k}"
+            base = prev or ("s1" if tag else "")
+            steps.append(Preset(
+                name, S, f"{pub}'s {recipe} recipe, {what}",
+                "the starting point: the paper's net" if k == 1 and not tag else
+                "the modern training tricks at the paper's inference cost" if k == 1 else
+                "what doubling the widths (H1 and H2 maps, H3 units) buys" if k == 2 else
+                f"what doubling them again (x{k}) buys",
+                cfg.with_overrides(**g), (cfg.passes,), LADDER[pub] if k == 1 else {}, base))
+            prev = name
     return {p.name: p for p in steps}
 
 

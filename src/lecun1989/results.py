@@ -363,7 +363,14 @@ def results_markdown(res: dict) -> str:
            f"wall time of the last invocation that trained runs {res['wall_s']:.1f} s; this invocation "
            f"{res.get('invocation_wall_s', res['wall_s']):.1f} s, runs trained {res['runs_trained']}, "
            f"reused {res['runs_reused']}; summed run time {res['run_seconds_total']:.1f} s", ""]
-    out += ["## Verdicts", ""] + verdict_lines(res["steps"]) + ["", "## Every figure", ""]
+    out += ["## Verdicts", ""] + verdict_lines(res["steps"]) + [""]
+    if res.get("inference"):
+        from .inference import table_lines as inference_lines
+        inf = res["inference"]
+        out += ["## Inference cost per digit (measured)", "",
+                f"On {inf['machine']}, {inf['threads']} thread; {inf['method']}.", ""]
+        out += inference_lines(inf) + [""]
+    out += ["## Every figure", ""]
     out += table_lines(res["steps"]) + [""]
     out += [f"- {line}" for line in notes_lines(res["steps"], tuple(res["seeds"]))] + [""]
     out += ["| step | passes | config hash (seed 1337) | config vs the 1989 defaults |", "|---|---|---|---|"]

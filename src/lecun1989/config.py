@@ -332,24 +332,32 @@ def _presets() -> dict[str, Preset]:
               "eps 5.22e-5, mu 3.65e-3, running 0.001, init 2.4/F)",
               "the paper's unknowns chosen on validation digits only (lecun1989 hunt)", p4, (23,), base="p2"),
     ]
-    # the size ladder: a0's and a4's recipes at each width of SIZE_FACTORS; each step's base is
-    # the same recipe at the previous width (the x1 modern step's: the x1 1989 step, i.e. the
-    # training tricks at no inference cost). x1 is a0 / a4 itself (the same runs, the same hashes).
+    # the size ladder: a0's and a4's recipes at each width of SIZE_FACTORS (s1, s2, s4 and s1a4,
+    # s2a4, s4a4), and between s1 and s1a4 the anchor ladder's steps a1-a3 at the paper's width
+    # (s1a1-s1a3): the training tricks, which cost nothing at inference. Each step's base is the
+    # step before it on its path: the same recipe at the previous width, or the previous trick.
+    # s1 is a0 and s1a1-s1a4 are a1-a4 (the same configs: the same runs, the same hashes).
     S = "size"
-    for recipe, cfg, tag, pub in (("1989", a0, "", "a0"), ("modern", a4, "m", "a4")):
-        prev = ""
+    tricks = {"a1": a1, "a2": a2, "a3": a3}
+    by_name = {p.name: p for p in steps}
+    for recipe, cfg, tag in (("1989", a0, ""), ("modern", a4, "a4")):
+        prev = "s1" if tag else ""
         for k in SIZE_FACTORS:
-            g = dict(h1_maps=12 * k, h2_maps=12 * k, h3_units=30 * k)
             name = f"s{k}{tag}"
+            if k == 1 and tag:
+                for t, tcfg in tricks.items():
+                    steps.append(Preset(f"s1{t}", S, f"{t}: {by_name[t].change}", by_name[t].why, tcfg,
+                                        by_name[t].report_passes, LADDER[t], prev))
+                    prev = f"s1{t}"
+            g = dict(h1_maps=12 * k, h2_maps=12 * k, h3_units=30 * k)
+            pub = "a4" if tag else "a0"
             what = "the paper's widths 12/12/30" if k == 1 else f"widths x{k}: {12 * k}/{12 * k}/{30 * k}"
-            base = prev or ("s1" if tag else "")
-            steps.append(Preset(
-                name, S, f"{pub}'s {recipe} recipe, {what}",
-                "the starting point: the paper's net" if k == 1 and not tag else
-                "the modern training tricks at the paper's inference cost" if k == 1 else
-                "what doubling the widths (H1 and H2 maps, H3 units) buys" if k == 2 else
-                f"what doubling them again (x{k}) buys",
-                cfg.with_overrides(**g), (cfg.passes,), LADDER[pub] if k == 1 else {}, base))
+            why = ("the starting point: the paper's net" if k == 1 and not tag else
+                   by_name["a4"].why if k == 1 else
+                   "what doubling the widths (H1 and H2 maps, H3 units) buys" if k == 2 else
+                   f"what doubling them again (x{k}) buys")
+            steps.append(Preset(name, S, f"{pub}'s {recipe} recipe, {what}", why, cfg.with_overrides(**g),
+                                (cfg.passes,), LADDER[pub] if k == 1 else {}, prev))
             prev = name
     return {p.name: p for p in steps}
 

@@ -353,3 +353,70 @@ def fig_feature_maps(net: Net1989, x: torch.Tensor, label: int):
             a.set_title(f"{name}.{i}", fontsize=7)
     fig.suptitle(f"Feature maps of test digit 0 (dark = high activity; scale {lo:g} to {hi:.3g})", fontsize=10)
     return fig
+
+
+def fig_size(points: list[dict]):
+    """Test misses against multiply-adds per digit (log scale): one line per recipe (its nets of
+    increasing width), each point the mean over seeds with its 95% interval; the points of the
+    group "tricks" (training changes that keep the paper's net) are drawn at their one cost, as a
+    column of labelled markers. A point: {label, group, macs, mean, half, us (or None)}."""
+    from matplotlib.ticker import FuncFormatter
+    fig = _figure(7.0, 4.8, layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    colours = {"1989 recipe (a0)": "#1f77b4", "modern recipe (a4)": "#d62728"}
+    groups: dict[str, list[dict]] = {}
+    for pt in points:
+        groups.setdefault(pt["group"], []).append(pt)
+    for group, pts in groups.items():
+        pts = sorted(pts, key=lambda p: p["macs"])
+        x = [p["macs"] for p in pts]
+        y = [p["mean"] for p in pts]
+        yerr = [p["half"] or 0.0 for p in pts]
+        if group == "tricks":
+            ax.errorbar(x, y, yerr=yerr, fmt="s", color="#7f7f7f", ms=5, capsize=3, lw=1,
+                        label="training tricks at the paper's size (anchor's a1-a3)")
+            for p in pts:
+                ax.annotate(p["label"], (p["macs"], p["mean"]), xytext=(-8, 0), textcoords="offset points",
+                            ha="right", va="center", fontsize=8, color="#555555")
+            continue
+        c = colours.get(group, None)
+        ax.errorbar(x, y, yerr=yerr, fmt="o-", color=c, ms=5, capsize=3, lw=1.5, label=group)
+        for p in pts:
+            us = f", {p['us']:.1f} us" if p.get("us") is not None else ""
+            ax.annotate(f"{p['label']}{us}", (p["macs"], p["mean"]), xytext=(6, 6), textcoords="offset points",
+                        fontsize=8, color=c)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    xs = [p["macs"] for p in points]
+    ax.set_xlim(min(xs) / 1.6, max(xs) * 1.8)
+    ax.set_xticks(sorted(set(xs)))
+    ax.set_xlabel("multiply-adds per digit at inference (log scale)")
+    ax.set_ylabel("test misses (of 2007), mean and 95% interval")
+    ax.set_title("What a bigger net buys: test misses against inference cost")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def size_points(rows: list, inference: dict | None) -> list[dict]:
+    """fig_size's points from a size ladder's rows (stats.StepStats): the 1989 recipe's widths
+    (s1, s2, s4), the modern recipe's (s1a4, s2a4, s4a4) and the tricks between (s1a1-s1a3);
+    us: the fast engine's batched microseconds per digit (inference.py), when measured."""
+    from scipy import stats as sst
+    inf = (inference or {}).get("steps", {})
+    out = []
+    for r in rows:
+        name = r.preset
+        if not r.misses or not name.startswith("s"):
+            continue
+        group = ("modern recipe (a4)" if name.endswith("a4") else "tricks" if "a" in name[2:]
+                 else "1989 recipe (a0)")
+        y = np.array(list(r.misses.values()), dtype=float)
+        half = float(sst.t.ppf(0.975, y.size - 1) * y.std(ddof=1) / np.sqrt(y.size)) if y.size > 1 else None
+        m = inf.get(name)
+        width = name[1] if group != "tricks" else "1"
+        label = (f"x{width}" if group != "tricks" else name[2:])
+        out.append({"label": label, "group": group, "macs": r.macs_per_digit, "mean": float(y.mean()),
+                    "half": half, "us": m["us_per_digit"]["fast_batched"] if m else None})
+    return out

@@ -92,3 +92,33 @@ def test_predict_and_hessian_at_another_width(size):
         scale = float(want[name].abs().max())
         diff = float((got[name] - want[name]).abs().max())
         assert scale > 0 and diff <= 1e-5 * scale, f"{name}: max diff {diff:.3g} > 1e-5 x {scale:.3g}"
+
+
+def test_the_size_ladder_is_a0_and_a4_at_three_widths_with_the_tricks_between():
+    from lecun1989 import ladder
+    from lecun1989.config import PRESETS
+    c = {k: p.config for k, p in PRESETS.items()}
+    assert c["s1"] == c["a0"] and c["s1a4"] == c["a4"]
+    assert all(c[f"s1a{i}"] == c[f"a{i}"] for i in (1, 2, 3))
+    for k in (2, 4):
+        w = dict(h1_maps=12 * k, h2_maps=12 * k, h3_units=30 * k)
+        assert c[f"s{k}"] == c["a0"].with_overrides(**w) and c[f"s{k}a4"] == c["a4"].with_overrides(**w)
+    bases = {k: PRESETS[k].base for k in ("s2", "s4", "s1a1", "s1a2", "s1a3", "s1a4", "s2a4", "s4a4")}
+    assert bases == {"s2": "s1", "s4": "s2", "s1a1": "s1", "s1a2": "s1a1", "s1a3": "s1a2", "s1a4": "s1a3",
+                     "s2a4": "s1a4", "s4a4": "s2a4"}
+    assert not {p.name for p in ladder.ladder_steps("all")} & {"s2", "s4", "s2a4", "s4a4"}
+
+
+def test_the_size_figure_draws_from_the_rows(tmp_path):
+    from lecun1989.figures import fig_size, png_bytes, size_points
+    class Row:                                  # the fields size_points reads of a stats.StepStats
+        def __init__(self, preset, macs, misses):
+            self.preset, self.macs_per_digit, self.misses = preset, macs, misses
+    rows = [Row("s1", 63660, {1: 80, 2: 84}), Row("s2", 215640, {1: 70, 2: 72}),
+            Row("s1a1", 63660, {1: 78, 2: 79}), Row("s1a4", 63660, {1: 44, 2: 46}),
+            Row("s2a4", 215640, {1: 35, 2: 38})]
+    pts = size_points(rows, {"steps": {"s1": {"us_per_digit": {"fast_batched": 1.9}}}})
+    assert [p["group"] for p in pts] == ["1989 recipe (a0)", "1989 recipe (a0)", "tricks",
+                                         "modern recipe (a4)", "modern recipe (a4)"]
+    assert pts[0]["us"] == 1.9 and pts[2]["label"] == "a1"
+    assert png_bytes(fig_size(pts))[:4] == b"\x89PNG"

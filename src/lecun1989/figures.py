@@ -54,7 +54,8 @@ def hidden_layers(net: Net1989, x: torch.Tensor) -> tuple[torch.Tensor, torch.Te
         net.train(was)
     h1, h2 = recorded[0], recorded[1]
     n = x.shape[0]
-    if h1.shape != (n, H1_MAPS, H1_SIDE, H1_SIDE) or h2.shape != (n, H2_MAPS, H2_SIDE, H2_SIDE):
+    g = net.geometry                        # (the paper's 12 and 12 maps, or the run's widths)
+    if h1.shape != (n, g.h1_maps, H1_SIDE, H1_SIDE) or h2.shape != (n, g.h2_maps, H2_SIDE, H2_SIDE):
         raise RuntimeError(f"unexpected hidden shapes {tuple(h1.shape)}, {tuple(h2.shape)}")
     return h1, h2, out
 
@@ -325,7 +326,7 @@ def fig_kernels(net: Net1989):
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(im, ax=fig.axes, shrink=0.8, pad=0.01)
-    fig.suptitle(f"The 12 H1 kernels ({KERNEL}x{KERNEL}); red positive, blue negative", fontsize=10)
+    fig.suptitle(f"The {w.shape[0]} H1 kernels ({KERNEL}x{KERNEL}); red positive, blue negative", fontsize=10)
     return fig
 
 
@@ -335,8 +336,9 @@ def fig_feature_maps(net: Net1989, x: torch.Tensor, label: int):
     lo = float(min(h1.min(), h2.min()))
     lo = -1.0 if lo < 0 else 0.0                 # tanh maps span [-1, 1], ReLU maps start at 0
     hi = max(float(max(h1.max(), h2.max())), 1e-6) if lo == 0 else 1.0
-    fig = _figure(12, 2.9)
-    gs = fig.add_gridspec(2, H1_MAPS + 2, width_ratios=[2.2, 0.3] + [1] * H1_MAPS)
+    maps = max(h1.shape[1], h2.shape[1])        # 12 for the paper's net; more for a wider one
+    fig = _figure(12 * max(1.0, maps / H1_MAPS) ** 0.5, 2.9)
+    gs = fig.add_gridspec(2, maps + 2, width_ratios=[2.2, 0.3] + [1] * maps)
     ax = fig.add_subplot(gs[:, 0])
     ax.imshow(x.reshape(IMAGE, IMAGE).numpy(), cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_title(f"input {IMAGE}x{IMAGE}\ntrue {label}, predicted {pred}", fontsize=9)

@@ -30,7 +30,8 @@ def test_ladders_list_the_issue_steps_in_order():
     assert LADDERS == {"anchor": ("a0", "a1", "a2", "a3", "a4"),
                        "learner": ("l0", "l1", "l2", "l3", "l4", "l5", "l5b", "l6a", "l6b"),
                        "data": ("d5", "d6"),
-                       "paper": ("p0", "p1", "p2", "p3", "p4")}
+                       "paper": ("p0", "p1", "p2", "p3", "p4"),
+                       "size": ("s1", "s2", "s4", "s1a1", "s1a2", "s1a3", "s1a4", "s2a4", "s4a4")}
     with pytest.raises(ConfigError, match="unknown preset"):
         preset("a9")
 

@@ -141,6 +141,15 @@ def _add_run_options(p: argparse.ArgumentParser, *, full: bool) -> None:
     p.add_argument("--init", choices=INITS, default=d.init,
                    help="initial weights U(+-2.4/sqrt(F)) (sqrt, the common reading) or U(+-2.4/F) (fanin, the "
                         "paper's text taken literally), F the fan-in (default: %(default)s)")
+    # the net's widths (docs/size.md): the paper's by default; the H2 table scales with them
+    p.add_argument("--h1-maps", type=_positive_int, default=d.h1_maps,
+                   help="H1 feature maps, a multiple of 12 - the paper's 12; more maps, more first-layer "
+                        "features at more inference cost (default: %(default)s)")
+    p.add_argument("--h2-maps", type=_positive_int, default=d.h2_maps,
+                   help="H2 feature maps, a multiple of 12, each seeing 2/3 of the H1 maps (the anchor's "
+                        "blocks scaled: x2 = 24 maps each seeing 16 of 24) - the paper's 12 (default: %(default)s)")
+    p.add_argument("--h3-units", type=_positive_int, default=d.h3_units,
+                   help="H3 units, a multiple of 6 - the paper's 30; a wider classifier layer (default: %(default)s)")
     p.add_argument("--dropout", type=_probability, default=d.dropout,
                    help="dropout probability before H3, 0 = off (default: %(default)s)")
     p.add_argument("--shift", action="store_true", default=d.shift,
@@ -270,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> Config:
     fields = ("data", "train_size", "activation", "head", "dropout", "optimizer", "lr",
               "schedule", "shift", "passes", "seed", "rng", "stop_after", "sdlm_mu", "sdlm_sample", "sdlm_running",
-              "h2_scheme", "h2_seed", "target", "mse_norm", "init")
+              "h2_scheme", "h2_seed", "target", "mse_norm", "init", "h1_maps", "h2_maps", "h3_units")
     values = {f: getattr(args, f) for f in fields if hasattr(args, f)}
     if values.get("lr", 0) is None:
         values["lr"] = DEFAULT_LR[values.get("optimizer", DEFAULTS.optimizer)]

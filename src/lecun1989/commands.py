@@ -25,10 +25,13 @@ from .train import RunResult
 
 
 def header_lines(cfg: Config, engine: str) -> list[str]:
-    c = counts()
+    g = cfg.geometry
+    c = counts(g)
     prov = provenance()
     opts = " ".join(f"{k}={v}" for k, v in cfg.to_dict().items())
     return [
+        f"net: H1 {g.h1_maps} maps 8x8, H2 {g.h2_maps} maps 4x4 (each sees {g.h2_fan_maps} of the "
+        f"{g.h1_maps} H1 maps), H3 {g.h3_units} units, 10 outputs",
         f"net: {c['parameters']:,} parameters, {c['units']:,} units (incl. 256 inputs), "
         f"{c['connections']:,} connections (incl. biases), {c['macs']:,} multiply-accumulates",
         f"data: {cfg.data}",
@@ -283,9 +286,13 @@ def _print_results(res: dict, out) -> None:
     for line in results.compact_table_lines(res["steps"], len(res["seeds"])):
         print(line)
     c = counts()
+    macs = {s["macs_per_digit"] if isinstance(s, dict) else s.macs_per_digit for s in res["steps"]}
+    same = macs <= {c["macs"]}
+    cost = (f"Every step has {c['parameters']:,} parameters and {c['macs']:,} multiply-adds per digit."
+            if same else "Steps differ in size: parameters and multiply-adds per digit are in results.md.")
     for line in ("n: seeds counted; test misses: mean [min-max] over the seeds; Δ: change of the mean",
                  "from the base step, with a Welch t 95% interval; verdict: whether it excludes 0.",
-                 f"Every step has {c['parameters']:,} parameters and {c['macs']:,} multiply-adds per digit."):
+                 cost):
         print(line)
     errors: dict[str, list[str]] = {}
     for f in res["runs_failed"]:

@@ -28,6 +28,7 @@ MSE_NORMS = ("mean", "half-sum", "sum")
 MSE_FACTOR = {"mean": 2.0 / 10, "half-sum": 1.0, "sum": 2.0}
 from . import activations  # noqa: E402  (plain Python and numba, no torch)
 from .datasets import NAMES as DATASETS  # noqa: E402  (plain Python, no torch)
+from . import geometry  # noqa: E402  (plain Python, no torch)
 from .geometry import H2_SCHEMES, INITS  # noqa: E402  (plain Python, no torch)
 from .published import LADDER  # noqa: E402  (plain Python, no torch)
 
@@ -74,6 +75,11 @@ class Config:
     target: float = 1.0              # tanh head: targets +target for the class, -target elsewhere
     mse_norm: str = "mean"           # tanh head: the training loss, mean over the 10 outputs | half-sum | sum
     init: str = "sqrt"               # weights U(+-2.4/sqrt(F)) | fanin: U(+-2.4/F)
+    # the net's widths (docs/size.md): the paper's 12/12/30 by default; multiples of 12, 12 and 6
+    # (geometry.WIDTH_STEP); the H2 table scales with them (every H2 map sees 2/3 of the H1 maps)
+    h1_maps: int = 12                # H1 feature maps: the paper's 12; more = more first-layer features
+    h2_maps: int = 12                # H2 feature maps: the paper's 12; more = more second-layer features
+    h3_units: int = 30               # H3 units: the paper's 30; more = a wider classifier layer
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -99,6 +105,10 @@ class Config:
             raise ConfigError(f"target must be in (0, {top:g}] (the head's range), got {self.target!r}")
         if self.head != "tanh" and (self.target != 1.0 or self.mse_norm != "mean"):
             raise ConfigError("target and mse_norm apply to the tanh head (MSE) only")
+        problem = (geometry.width_problem(self.h1_maps, self.h2_maps, self.h3_units)
+                   or geometry.scheme_problem(self.h2_scheme, self.h1_maps, self.h2_maps))
+        if problem:
+            raise ConfigError(problem)
         if self.h2_seed < 0:
             raise ConfigError(f"h2_seed must be >= 0, got {self.h2_seed}")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -123,6 +133,11 @@ class Config:
     # -- derived --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def geometry(self) -> "geometry.Geometry":
+        """The net's shapes and counts (geometry.of)."""
+        return geometry.of(self)
 
     @property
     def last_pass(self) -> int:
@@ -195,7 +210,12 @@ def lenet5_factor(pass_index: int) -> float:
 # every p*.
 # A step's seed is the anchor's 1337; a ladder replaces it.
 
-LADDER_NAMES = ("anchor", "learner", "data", "paper")
+LADDER_NAMES = ("anchor", "learner", "data", "paper", "size")
+# `ladder all` runs these (the size ladder's wide nets take most of an hour per seed-set: run it by name)
+ALL_LADDERS = ("anchor", "learner", "data", "paper")
+# The size ladder's widths: the paper's net (x1) and every width doubled (x2) and quadrupled (x4)
+# (docs/size.md); H2's table is scaled with them (geometry.Geometry.h2_blocks)
+SIZE_FACTORS = (1, 2, 4)
 
 
 @dataclass(frozen=True)
@@ -312,6 +332,33 @@ def _presets() -> dict[str, Preset]:
               "eps 5.22e-5, mu 3.65e-3, running 0.001, init 2.4/F)",
               "the paper's unknowns chosen on validation digits only (lecun1989 hunt)", p4, (23,), base="p2"),
     ]
+    # the size ladder: a0's and a4's recipes at each width of SIZE_FACTORS (s1, s2, s4 and s1a4,
+    # s2a4, s4a4), and between s1 and s1a4 the anchor ladder's steps a1-a3 at the paper's width
+    # (s1a1-s1a3): the training tricks, which cost nothing at inference. Each step's base is the
+    # step before it on its path: the same recipe at the previous width, or the previous trick.
+    # s1 is a0 and s1a1-s1a4 are a1-a4 (the same configs: the same runs, the same hashes).
+    S = "size"
+    tricks = {"a1": a1, "a2": a2, "a3": a3}
+    by_name = {p.name: p for p in steps}
+    for recipe, cfg, tag in (("1989", a0, ""), ("modern", a4, "a4")):
+        prev = "s1" if tag else ""
+        for k in SIZE_FACTORS:
+            name = f"s{k}{tag}"
+            if k == 1 and tag:
+                for t, tcfg in tricks.items():
+                    steps.append(Preset(f"s1{t}", S, f"{t}: {by_name[t].change}", by_name[t].why, tcfg,
+                                        by_name[t].report_passes, LADDER[t], prev))
+                    prev = f"s1{t}"
+            g = dict(h1_maps=12 * k, h2_maps=12 * k, h3_units=30 * k)
+            pub = "a4" if tag else "a0"
+            what = "the paper's widths 12/12/30" if k == 1 else f"widths x{k}: {12 * k}/{12 * k}/{30 * k}"
+            why = ("the starting point: the paper's net" if k == 1 and not tag else
+                   by_name["a4"].why if k == 1 else
+                   "what doubling the widths (H1 and H2 maps, H3 units) buys" if k == 2 else
+                   f"what doubling them again (x{k}) buys")
+            steps.append(Preset(name, S, f"{pub}'s {recipe} recipe, {what}", why, cfg.with_overrides(**g),
+                                (cfg.passes,), LADDER[pub] if k == 1 else {}, prev))
+            prev = name
     return {p.name: p for p in steps}
 
 

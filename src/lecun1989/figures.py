@@ -54,7 +54,8 @@ def hidden_layers(net: Net1989, x: torch.Tensor) -> tuple[torch.Tensor, torch.Te
         net.train(was)
     h1, h2 = recorded[0], recorded[1]
     n = x.shape[0]
-    if h1.shape != (n, H1_MAPS, H1_SIDE, H1_SIDE) or h2.shape != (n, H2_MAPS, H2_SIDE, H2_SIDE):
+    g = net.geometry                        # (the paper's 12 and 12 maps, or the run's widths)
+    if h1.shape != (n, g.h1_maps, H1_SIDE, H1_SIDE) or h2.shape != (n, g.h2_maps, H2_SIDE, H2_SIDE):
         raise RuntimeError(f"unexpected hidden shapes {tuple(h1.shape)}, {tuple(h2.shape)}")
     return h1, h2, out
 
@@ -325,7 +326,7 @@ def fig_kernels(net: Net1989):
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(im, ax=fig.axes, shrink=0.8, pad=0.01)
-    fig.suptitle(f"The 12 H1 kernels ({KERNEL}x{KERNEL}); red positive, blue negative", fontsize=10)
+    fig.suptitle(f"The {w.shape[0]} H1 kernels ({KERNEL}x{KERNEL}); red positive, blue negative", fontsize=10)
     return fig
 
 
@@ -335,8 +336,9 @@ def fig_feature_maps(net: Net1989, x: torch.Tensor, label: int):
     lo = float(min(h1.min(), h2.min()))
     lo = -1.0 if lo < 0 else 0.0                 # tanh maps span [-1, 1], ReLU maps start at 0
     hi = max(float(max(h1.max(), h2.max())), 1e-6) if lo == 0 else 1.0
-    fig = _figure(12, 2.9)
-    gs = fig.add_gridspec(2, H1_MAPS + 2, width_ratios=[2.2, 0.3] + [1] * H1_MAPS)
+    maps = max(h1.shape[1], h2.shape[1])        # 12 for the paper's net; more for a wider one
+    fig = _figure(12 * max(1.0, maps / H1_MAPS) ** 0.5, 2.9)
+    gs = fig.add_gridspec(2, maps + 2, width_ratios=[2.2, 0.3] + [1] * maps)
     ax = fig.add_subplot(gs[:, 0])
     ax.imshow(x.reshape(IMAGE, IMAGE).numpy(), cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_title(f"input {IMAGE}x{IMAGE}\ntrue {label}, predicted {pred}", fontsize=9)
@@ -353,3 +355,70 @@ def fig_feature_maps(net: Net1989, x: torch.Tensor, label: int):
             a.set_title(f"{name}.{i}", fontsize=7)
     fig.suptitle(f"Feature maps of test digit 0 (dark = high activity; scale {lo:g} to {hi:.3g})", fontsize=10)
     return fig
+
+
+def fig_size(points: list[dict]):
+    """Test misses against multiply-adds per digit (log scale): one line per recipe (its nets of
+    increasing width), each point the mean over seeds with its 95% interval; the points of the
+    group "tricks" (training changes that keep the paper's net) are drawn at their one cost, as a
+    column of labelled markers. A point: {label, group, macs, mean, half, us (or None)}."""
+    from matplotlib.ticker import FuncFormatter
+    fig = _figure(7.0, 4.8, layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    colours = {"1989 recipe (a0)": "#1f77b4", "modern recipe (a4)": "#d62728"}
+    groups: dict[str, list[dict]] = {}
+    for pt in points:
+        groups.setdefault(pt["group"], []).append(pt)
+    for group, pts in groups.items():
+        pts = sorted(pts, key=lambda p: p["macs"])
+        x = [p["macs"] for p in pts]
+        y = [p["mean"] for p in pts]
+        yerr = [p["half"] or 0.0 for p in pts]
+        if group == "tricks":
+            ax.errorbar(x, y, yerr=yerr, fmt="s", color="#7f7f7f", ms=5, capsize=3, lw=1,
+                        label="training tricks at the paper's size (anchor's a1-a3)")
+            for p in pts:
+                ax.annotate(p["label"], (p["macs"], p["mean"]), xytext=(-8, 0), textcoords="offset points",
+                            ha="right", va="center", fontsize=8, color="#555555")
+            continue
+        c = colours.get(group, None)
+        ax.errorbar(x, y, yerr=yerr, fmt="o-", color=c, ms=5, capsize=3, lw=1.5, label=group)
+        for p in pts:
+            us = f", {p['us']:.1f} us" if p.get("us") is not None else ""
+            ax.annotate(f"{p['label']}{us}", (p["macs"], p["mean"]), xytext=(6, 6), textcoords="offset points",
+                        fontsize=8, color=c)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    xs = [p["macs"] for p in points]
+    ax.set_xlim(min(xs) / 1.6, max(xs) * 1.8)
+    ax.set_xticks(sorted(set(xs)))
+    ax.set_xlabel("multiply-adds per digit at inference (log scale)")
+    ax.set_ylabel("test misses (of 2007), mean and 95% interval")
+    ax.set_title("What a bigger net buys: test misses against inference cost")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def size_points(rows: list, inference: dict | None) -> list[dict]:
+    """fig_size's points from a size ladder's rows (stats.StepStats): the 1989 recipe's widths
+    (s1, s2, s4), the modern recipe's (s1a4, s2a4, s4a4) and the tricks between (s1a1-s1a3);
+    us: the fast engine's batched microseconds per digit (inference.py), when measured."""
+    from scipy import stats as sst
+    inf = (inference or {}).get("steps", {})
+    out = []
+    for r in rows:
+        name = r.preset
+        if not r.misses or not name.startswith("s"):
+            continue
+        group = ("modern recipe (a4)" if name.endswith("a4") else "tricks" if "a" in name[2:]
+                 else "1989 recipe (a0)")
+        y = np.array(list(r.misses.values()), dtype=float)
+        half = float(sst.t.ppf(0.975, y.size - 1) * y.std(ddof=1) / np.sqrt(y.size)) if y.size > 1 else None
+        m = inf.get(name)
+        width = name[1] if group != "tricks" else "1"
+        label = (f"x{width}" if group != "tricks" else name[2:])
+        out.append({"label": label, "group": group, "macs": r.macs_per_digit, "mean": float(y.mean()),
+                    "half": half, "us": m["us_per_digit"]["fast_batched"] if m else None})
+    return out

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from . import results, store
-from .config import LADDERS, PRESETS, Config, ConfigError, Preset
+from .config import ALL_LADDERS, LADDERS, PRESETS, Config, ConfigError, Preset
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,11 @@ def train_digits(cfg: Config) -> int:
 
 
 def _cost(cfg: Config) -> int:
-    return store.expected_passes(cfg) * train_digits(cfg)
+    """Digit-passes, scaled by the net's multiply-adds against the paper's net (a wider net's
+    digit costs more: the size ladder's x4 about 12 times the paper's)."""
+    from .geometry import PAPER_COUNTS
+    scale = cfg.geometry.counts()["macs"] / PAPER_COUNTS["macs"]
+    return round(store.expected_passes(cfg) * train_digits(cfg) * scale)
 
 
 class _Watch:
@@ -434,7 +438,7 @@ def ladder_steps(name: str, steps: Iterable[str] | None = None) -> list[Preset]:
     """The presets of ladder `name` (one of LADDERS, or all), optionally only `steps`
     (in the ladder's order). ConfigError for unknown names."""
     if name == "all":
-        names = [s for ladder in LADDERS.values() for s in ladder]
+        names = [s for ladder in ALL_LADDERS for s in LADDERS[ladder]]
     elif name in LADDERS:
         names = list(LADDERS[name])
     else:
@@ -597,6 +601,11 @@ def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLik
                   "invocation_wall_s": "seconds, wall time of the invocation that wrote this file"},
         "steps": [r.to_json() for r in rows],
     }
+    if ladder == "size":
+        # what each net costs at inference, measured here (inference.py): its results.json carries it
+        from . import inference
+        say("measuring each step's inference cost (inference.py) ...")
+        res["inference"] = inference.measure_steps(steps)
     results.write_results(out, res)
     return res
 

@@ -31,10 +31,11 @@ from torch import nn
 from . import activations
 
 # -- the paper's geometry (geometry.py, re-exported here) ----------------------------------------
-from .geometry import (BACKGROUND, FAN_IN, H1_MAPS, H1_SIDE, H2_BLOCKS, H2_FAN_MAPS,  # noqa: F401
+from .geometry import (GEOMETRY, BACKGROUND, FAN_IN, H1_MAPS, H1_SIDE, H2_BLOCKS, H2_FAN_MAPS,  # noqa: F401
                        H2_MAPS, H2_SCHEMES, H2_SIDE, H2_UNITS, H3_UNITS, IMAGE, INITS, KERNEL,
                        OUTPUTS, PAD, PAPER_COUNTS, PARAM_SHAPES, SCALED_TANH_A, SCALED_TANH_S,
-                       STRIDE, h2_blocks_of, h2_table)
+                       STRIDE, Geometry, h2_blocks_of, h2_table)
+from .geometry import of as geometry_of
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,21 @@ class NetConfig:
     h2_scheme: str = "anchor"   # the H2 connection table (geometry.H2_SCHEMES)
     h2_seed: int = 0            # the seed of the `random` table
     init: str = "sqrt"          # weights U(+-2.4/sqrt(F)) | fanin: U(+-2.4/F)
+    h1_maps: int = H1_MAPS      # the widths (Config.h1_maps ...; geometry.Geometry)
+    h2_maps: int = H2_MAPS
+    h3_units: int = H3_UNITS
+
+    @property
+    def geometry(self) -> Geometry:
+        return geometry_of(self)
 
     @property
     def h2_blocks(self):
-        """The H2 table as blocks (geometry.h2_blocks_of): H2_BLOCKS for the anchor's scheme."""
+        """The H2 table as blocks (geometry.h2_blocks_of): H2_BLOCKS for the anchor's scheme (its
+        scaled blocks, Geometry.h2_blocks, for other widths)."""
         if self.h2_scheme == "anchor":
-            return H2_BLOCKS
-        return h2_blocks_of(h2_table(self.h2_scheme, self.h2_seed))
+            return self.geometry.h2_blocks
+        return h2_blocks_of(h2_table(self.h2_scheme, self.h2_seed, self.geometry))
 
 
 def head_fn(cfg: NetConfig):
@@ -84,13 +93,15 @@ class Net1989(nn.Module):
         a generator seeded with the same seed; train.AnchorStreams goes on drawing from it)."""
         super().__init__()
         self.cfg = cfg or NetConfig()
+        self.geometry = g = self.cfg.geometry
         if seed is not None and generator is None:
             torch.manual_seed(seed)
-        for name, shape in PARAM_SHAPES.items():
-            if name in FAN_IN:
+        fan_in = g.fan_in
+        for name, shape in g.param_shapes.items():
+            if name in fan_in:
                 # init U(+-2.4/sqrt(F)), evaluated left to right as the anchor does (float32);
                 # init "fanin": U(+-2.4/F), the paper's text read literally
-                scale = FAN_IN[name] ** 0.5 if self.cfg.init == "sqrt" else FAN_IN[name]
+                scale = fan_in[name] ** 0.5 if self.cfg.init == "sqrt" else fan_in[name]
                 w = (torch.rand(shape, generator=generator) - 0.5) * 2 * 2.4 / scale
             elif name == "outb" and self.cfg.head == "tanh":
                 w = -torch.ones(shape)          # anchor: output bias -1 for the tanh head
@@ -102,7 +113,8 @@ class Net1989(nn.Module):
         self.h2_blocks = self.cfg.h2_blocks
 
     def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (N, 1, 16, 16). dropout_mask: optional (N, 192) multiplier (already scaled by
+        """x: (N, 1, 16, 16). (Shapes below are the paper's widths; geometry.Geometry has the
+        others.) dropout_mask: optional (N, 192) multiplier (already scaled by
         1/(1-p)) used in training mode instead of drawing one from torch's generator, so that
         both engines can share one random stream."""
         act = self.act
@@ -131,30 +143,13 @@ class Net1989(nn.Module):
         return self.out_act(x) if self.out_act is not None else x
 
 
-def counts() -> dict[str, int]:
-    """Parameters, units, connections and multiply-accumulates, derived from the geometry.
+def counts(geometry: Geometry = GEOMETRY) -> dict[str, int]:
+    """Parameters, units, connections and multiply-accumulates, derived from the geometry
+    (geometry.Geometry.counts; the paper's net by default: 9,760 / 1,256 / 64,660 / 63,660).
 
     Connections include biases and the connections to padding (as the paper counts them).
     """
-    h1_units = H1_MAPS * H1_SIDE * H1_SIDE                   # 768
-    h2_units = H2_UNITS                                      # 192
-    h1_in = 1 * KERNEL * KERNEL                              # 25 inputs per H1 unit
-    h2_in = H2_FAN_MAPS * KERNEL * KERNEL                    # 200 inputs per H2 unit
-    conn = (h1_units * (h1_in + 1) + h2_units * (h2_in + 1)
-            + H3_UNITS * (H2_UNITS + 1) + OUTPUTS * (H3_UNITS + 1))
-    biases = h1_units + h2_units + H3_UNITS + OUTPUTS
-    params = 0
-    for shape in PARAM_SHAPES.values():
-        n = 1
-        for s in shape:
-            n *= s
-        params += n
-    return {
-        "parameters": params,
-        "units": IMAGE * IMAGE + h1_units + h2_units + H3_UNITS + OUTPUTS,
-        "connections": conn,
-        "macs": conn - biases,
-    }
+    return geometry.counts()
 
 
 def check_counts() -> dict[str, int]:

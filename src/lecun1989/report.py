@@ -467,6 +467,19 @@ def report_ladder(folder: Path, data_root=None) -> tuple[list[Path], list[str]]:
             "red star: the published run of the step, orange diamonds: other single runs (the anchor's "
             "scripts run on this kind of machine, reruns by others, ports), at their true miss counts.",
             "test misses per seed and step"))
+    if res.get("ladder") == "size" or res.get("inference"):
+        from .figures import fig_size, size_points
+        pts = size_points(typed, res.get("inference"))
+        if pts:
+            inf = res.get("inference")
+            note = (f" Labels: the width and the fast engine's batched microseconds per digit, measured on "
+                    f"{inf['machine']} (the full table of measured costs is in results.md)." if inf else "")
+            page.add("size", "What a bigger net buys", page.figure(
+                "size.png", fig_size(pts),
+                "Test misses (mean over seeds, 95% interval) against the multiply-adds one digit costs at "
+                "inference, log scale: one line per recipe over the widths x1, x2, x4; grey squares: the "
+                "anchor ladder's training tricks a1-a3, which keep the paper's net and so its cost." + note,
+                "test misses against multiply-adds per digit"))
     bands, seen_b = [], set()
     for st, t, runs in zip(steps, typed, step_runs):
         if t.preset in seen_b or len(runs) < 2:

@@ -75,12 +75,11 @@ def summarise(steps: list[Preset], seeds: tuple[int, ...], out: Path, engine: st
     of test digits rejected for 1% error on the rest (metrics.rejection_at), the change against
     its base (stats.compare, Holm-corrected over the rows), where the published runs fall among
     the seeds, and the step's training and inference cost."""
-    from .model import counts
-    macs = counts()["macs"]
     rows: list[StepStats] = []
     misses_by_label: dict[str, dict[int, int]] = {}
     last_label: dict[str, str] = {}
     for p in steps:
+        macs = p.config.geometry.counts()["macs"]          # the step's net (its widths)
         prev_label = last_label.get(p.base) if p.base else None
         for rp in p.report_passes:
             label = row_label(p, rp)
@@ -316,9 +315,12 @@ def notes_lines(rows: list, seeds: tuple[int, ...]) -> list[str]:
     rows = _typed(rows)
     c = counts()
     digits = sorted({(r.train_digits, r.test_digits) for r in rows if r.train_digits})
+    same = {r.macs_per_digit for r in rows} <= {c["macs"]}
     lines = [
         f"Every step has the same {c['parameters']:,} parameters and {c['macs']:,} multiply-adds per "
-        "digit (model.counts()): none of these changes costs inference time.",
+        "digit (model.counts()): none of these changes costs inference time." if same else
+        "The steps' nets differ in width: each step's multiply-adds per digit are in the verdict "
+        "table (geometry.Geometry.counts), its measured inference time in the inference table.",
         f"n = seeds counted (of {len(seeds)}: {_seed_text(seeds)}); errors are mean ± sample sd "
         "over seeds; digits (train/test): " + ", ".join(f"{a}/{b}" for a, b in digits) + ".",
         "Δ: change of mean test misses from the step this one builds on (base), with a 95% t interval: "
@@ -361,7 +363,14 @@ def results_markdown(res: dict) -> str:
            f"wall time of the last invocation that trained runs {res['wall_s']:.1f} s; this invocation "
            f"{res.get('invocation_wall_s', res['wall_s']):.1f} s, runs trained {res['runs_trained']}, "
            f"reused {res['runs_reused']}; summed run time {res['run_seconds_total']:.1f} s", ""]
-    out += ["## Verdicts", ""] + verdict_lines(res["steps"]) + ["", "## Every figure", ""]
+    out += ["## Verdicts", ""] + verdict_lines(res["steps"]) + [""]
+    if res.get("inference"):
+        from .inference import table_lines as inference_lines
+        inf = res["inference"]
+        out += ["## Inference cost per digit (measured)", "",
+                f"On {inf['machine']}, {inf['threads']} thread; {inf['method']}.", ""]
+        out += inference_lines(inf) + [""]
+    out += ["## Every figure", ""]
     out += table_lines(res["steps"]) + [""]
     out += [f"- {line}" for line in notes_lines(res["steps"], tuple(res["seeds"]))] + [""]
     out += ["| step | passes | config hash (seed 1337) | config vs the 1989 defaults |", "|---|---|---|---|"]

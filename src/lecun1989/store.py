@@ -356,7 +356,8 @@ def net_config(cfg):
     """The NetConfig of a run's Config: the net a run trains, and its checkpoint loads into."""
     from .model import NetConfig
     return NetConfig(activation=cfg.activation, head=cfg.head, dropout=cfg.dropout,
-                     h2_scheme=cfg.h2_scheme, h2_seed=cfg.h2_seed, init=cfg.init)
+                     h2_scheme=cfg.h2_scheme, h2_seed=cfg.h2_seed, init=cfg.init,
+                     h1_maps=cfg.h1_maps, h2_maps=cfg.h2_maps, h3_units=cfg.h3_units)
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict, cfg) -> None:

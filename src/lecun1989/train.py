@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from . import datasets, metrics
 from .config import Config, ConfigError, lr_at
 from .data import load_data
-from .model import H2_MAPS, H2_SIDE, H2_UNITS, Net1989
+from .model import H2_SIDE, Net1989
 from .store import (STATUS_FILE, TMP_PREFIX, OutputError, clean_stale, metrics_text, net_config, os_error_line,
                     put_in_place, save_checkpoint, status_record, write_json, write_text)
 
@@ -59,7 +59,7 @@ def pass_randomness(cfg: Config, pass_index: int, n: int) -> tuple[np.ndarray | 
     if cfg.shift:
         shifts = np.random.default_rng(s_shift).integers(-1, 2, size=(n, 2))
     if cfg.dropout > 0:
-        keep = np.random.default_rng(s_drop).random((n, H2_UNITS)) >= cfg.dropout
+        keep = np.random.default_rng(s_drop).random((n, cfg.geometry.h2_units)) >= cfg.dropout
         masks = keep.astype(np.float32) * np.float32(1.0 / (1.0 - cfg.dropout))
     return shifts, masks
 
@@ -109,10 +109,10 @@ class AnchorStreams:
             # (Each example's noise is filled in place in one (n, 12, 4, 4) tensor, and the division
             # done once for all: the same elementwise kernels, a fifth of the time.)
             q = 1.0 - cfg.dropout
-            noise = torch.empty((n, H2_MAPS, H2_SIDE, H2_SIDE))
+            noise = torch.empty((n, cfg.h2_maps, H2_SIDE, H2_SIDE))
             for i in range(n):
                 noise[i].bernoulli_(q, generator=self.torch)
-            masks = noise.div_(q).reshape(n, H2_UNITS).numpy()
+            masks = noise.div_(q).reshape(n, cfg.geometry.h2_units).numpy()
         return shifts, masks
 
 

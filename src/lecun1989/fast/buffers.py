@@ -12,21 +12,25 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..geometry import H1_MAPS, H2_FAN_MAPS, H2_MAPS, H2_UNITS, H3_UNITS, OUTPUTS, PARAM_SHAPES
+from ..geometry import GEOMETRY, OUTPUTS, PARAM_SHAPES, Geometry
 from ..simd import LANES
-from .common import ALIGN, BG, H1PAD, H1PAD_W, P1, P2, TAPS, X2_W, XPAD, XPAD_W
+from .common import ALIGN, BG, H1PAD, H1PAD_W, P1, P2, TAPS, XPAD, XPAD_W, x2_width
 
 BATCH = LANES                               # prediction: examples per vector (predict.py)
 SLOTS = LANES                               # lane slots of one dot product (predict.py)
 SLOT_TILE = 8                               # outputs per tile whose slots are kept (4 maps x 2 positions)
 
-# Internal layout of each parameter: the model's shape reshaped (H3w transposed).
-INTERNAL_SHAPES = {
-    "H1w": (H1_MAPS, TAPS), "H1b": (H1_MAPS, P1),
-    "H2w": (H2_MAPS, H2_FAN_MAPS * TAPS), "H2b": (H2_MAPS, P2),
-    "H3w": (H3_UNITS, H2_UNITS), "H3b": (H3_UNITS,),
-    "outw": (H3_UNITS, OUTPUTS), "outb": (OUTPUTS,),
-}
+def internal_shapes(g: Geometry = GEOMETRY) -> dict[str, tuple[int, ...]]:
+    """Internal layout of each parameter: the model's shape reshaped (H3w transposed)."""
+    return {
+        "H1w": (g.h1_maps, TAPS), "H1b": (g.h1_maps, P1),
+        "H2w": (g.h2_maps, g.h2_fan_maps * TAPS), "H2b": (g.h2_maps, P2),
+        "H3w": (g.h3_units, g.h2_units), "H3b": (g.h3_units,),
+        "outw": (g.h3_units, OUTPUTS), "outb": (OUTPUTS,),
+    }
+
+
+INTERNAL_SHAPES = internal_shapes()
 TRANSPOSED = {"H3w"}
 
 
@@ -142,8 +146,10 @@ class Arena:
 
     SIZE = 2 << 20                          # bytes; a float32 engine takes about 0.5 MB
 
-    def __init__(self) -> None:
-        self.raw = np.zeros(self.SIZE + 4096, np.uint8)
+    def __init__(self, g: Geometry = GEOMETRY) -> None:
+        # (a wider net takes SIZE per 9,760 parameters, the paper's count: ample for every array)
+        size = self.SIZE * -(-g.counts()["parameters"] // GEOMETRY.counts()["parameters"])
+        self.raw = np.zeros(size + 4096, np.uint8)
         self.off = -self.raw.ctypes.data % 4096
 
     def take(self, shape, dt, fill=0.0) -> np.ndarray:
@@ -160,32 +166,35 @@ class Arena:
         return out
 
 
-def param_offsets(dt) -> tuple[list[int], int]:
+def param_offsets(dt, g: Geometry = GEOMETRY) -> tuple[list[int], int]:
     """Each parameter's offset in the flat vectors (PARAM_SHAPES order) and the vectors' length:
     each parameter starts on a cache line (the gaps stay 0: every optimizer maps a zero weight
     with a zero gradient to zero)."""
     per_line = ALIGN // np.dtype(dt).itemsize
     offsets = [0]
-    for shape in PARAM_SHAPES.values():
+    for shape in g.param_shapes.values():
         offsets.append(offsets[-1] + -(-int(np.prod(shape)) // per_line) * per_line)
     return offsets[:-1], offsets[-1]
 
 
-def flat_vectors(arena: Arena, dt) -> FlatVectors:
-    total = param_offsets(dt)[1]
+def flat_vectors(arena: Arena, dt, g: Geometry = GEOMETRY) -> FlatVectors:
+    total = param_offsets(dt, g)[1]
     return FlatVectors(*(arena.take(total, np.float64 if f == "hdiag_sum" else dt)
                          for f in FlatVectors._fields))
 
 
-def param_views(vector: np.ndarray) -> Params:
+def param_views(vector: np.ndarray, g: Geometry = GEOMETRY) -> Params:
     """The parameters' arrays inside one flat vector."""
-    offsets, _ = param_offsets(vector.dtype)
-    return Params(*(vector[off:off + int(np.prod(shape))].reshape(INTERNAL_SHAPES[name])
-                    for (name, shape), off in zip(PARAM_SHAPES.items(), offsets)))
+    offsets, _ = param_offsets(vector.dtype, g)
+    internal = internal_shapes(g)
+    return Params(*(vector[off:off + int(np.prod(shape))].reshape(internal[name])
+                    for (name, shape), off in zip(g.param_shapes.items(), offsets)))
 
 
-def example_buffers(arena: Arena, dt) -> ExampleBuffers:
+def example_buffers(arena: Arena, dt, g: Geometry = GEOMETRY) -> ExampleBuffers:
     """The per-example buffers (the padded maps' borders preset to -1, the background)."""
+    H1_MAPS, H2_MAPS, H2_UNITS, H3_UNITS = g.h1_maps, g.h2_maps, g.h2_units, g.h3_units
+    X2_W, H2_FAN_MAPS = x2_width(g.h1_maps), g.h2_fan_maps
     shapes = dict(xpad=(2, XPAD, XPAD_W), X1=(TAPS, P1), a1=(H1_MAPS, P1), h1=(H1_MAPS, P1),
                   dact1=(H1_MAPS, P1), h1pad=(H1_MAPS, H1PAD, H1PAD_W), X2T=(P2, X2_W), a2=(H2_MAPS, P2),
                   h2=H2_UNITS, dact2=H2_UNITS, h2_masked=H2_UNITS, a3=H3_UNITS, h3=H3_UNITS, dact3=H3_UNITS,
@@ -204,8 +213,9 @@ def example_buffers(arena: Arena, dt) -> ExampleBuffers:
     return ExampleBuffers(**arrays)
 
 
-def predict_buffers(arena: Arena, dt, tables: H2Tables) -> PredictBuffers:
+def predict_buffers(arena: Arena, dt, tables: H2Tables, g: Geometry = GEOMETRY) -> PredictBuffers:
     """Allocated after the per-example buffers, so that their layout does not depend on these."""
+    H1_MAPS, H2_UNITS, H3_UNITS = g.h1_maps, g.h2_units, g.h3_units
     nh1 = H1_MAPS * P1 * BATCH
     nb, _, width = tables.slot_weight_col.shape
     shapes = dict(H2w_slots=(nb, SLOTS, 4 * width), x=XPAD * XPAD * BATCH, a1=nh1, h1=nh1, dact_scratch=nh1,

@@ -19,6 +19,16 @@ X2_ROW = H1_MAPS * TAPS                     # 300: one X2T row = every H1 map's 
 # Row widths padded for 8-lane vectors (simd.py): an im2col copy moves 8 floats for a kernel row of
 # 5 (the next copy overwrites the extra 3), and a run's last partial chunk of 8 is read whole.
 X2_W = X2_ROW + LANES // 2                  # 304 >= 11*25 + 4*5 + 8
+
+
+def x2_width(h1_maps: int) -> int:
+    """X2_W for another number of H1 maps (geometry.Geometry): every map's taps + LANES // 2."""
+    w = h1_maps * TAPS + LANES // 2
+    assert w >= (h1_maps - 1) * TAPS + (KERNEL - 1) * KERNEL + LANES
+    return w
+
+
+assert x2_width(H1_MAPS) == X2_W
 H1PAD_W = 16                                # >= STRIDE*(H2_SIDE-1) + LANES = 14
 XPAD_W = 16                                 # the padded image split by column parity: 10 + 6
 assert IMAGE & (IMAGE - 1) == 0 and STRIDE == 2 and XPAD_W >= (KERNEL - 1) // 2 + LANES

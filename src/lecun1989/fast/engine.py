@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from .. import activations
-from ..geometry import H2_BLOCKS, H2_FAN_MAPS, H2_MAPS, H2_UNITS, IMAGE, OUTPUTS, PARAM_SHAPES
+from ..geometry import GEOMETRY, H2_BLOCKS, IMAGE, OUTPUTS, Geometry
 from .buffers import (TRANSPOSED, Arena, H2Tables, Params, Settings, example_buffers, flat_vectors,
                       param_offsets, param_views, predict_buffers)
 from .compilation import ensure_compiled
@@ -24,22 +24,25 @@ if TYPE_CHECKING:
     from ..model import Net1989
 
 
-def h2_blocks(table=H2_BLOCKS) -> tuple[np.ndarray, np.ndarray]:
+def h2_blocks(table=H2_BLOCKS, fan_maps: int = GEOMETRY.h2_fan_maps) -> tuple[np.ndarray, np.ndarray]:
     """From model.H2_BLOCKS (or another table's blocks, geometry.h2_blocks_of): blocks (nb, 2) =
     (first H2 map, end map) and block_runs (nb, R, 3) = the block's contiguous runs of input H1
     maps as (first column in a map's 200 weights, first column in an X2T row, length), padded
     with empty runs to a common count R. A table of one-map blocks gives the per-map runs
-    (`H2Tables.map_runs`)."""
+    (`H2Tables.map_runs`). A block of 4k maps (a wider net's scaled anchor table,
+    geometry.Geometry.h2_blocks) becomes k blocks of 4: the block kernels take 4 maps at a time."""
     blocks, runs = [], []
     for lo, hi, ranges in table:
         col, rs = 0, []
         for a, b in ranges:
             rs.append((col * TAPS, a * TAPS, (b - a) * TAPS))
             col += b - a
-        assert col == H2_FAN_MAPS, "each H2 map must see H2_FAN_MAPS H1 maps"
-        assert hi - lo in (1, 4), "the H2 block kernels take a block's maps four at a time"
-        blocks.append((lo, hi))
-        runs.append(rs)
+        assert col == fan_maps, "each H2 map must see fan_maps H1 maps"
+        assert hi - lo == 1 or (hi - lo) % 4 == 0, "the H2 block kernels take a block's maps four at a time"
+        step = 1 if hi - lo == 1 else 4
+        for first in range(lo, hi, step):
+            blocks.append((first, first + step))
+            runs.append(rs)
     width = max(len(r) for r in runs)
     block_runs = np.zeros((len(blocks), width, 3), dtype=np.int64)
     for b, rs in enumerate(runs):
@@ -51,16 +54,18 @@ def h2_tables(cfg: Config) -> H2Tables:
     """The config's H2 table: in blocks of 4 maps (the anchor's) for the block kernels, else per
     map (then the block fields are the anchor's, unused placeholders of the same types)."""
     from ..geometry import h2_blocks_of, h2_table
-    table = H2_BLOCKS if cfg.h2_scheme == "anchor" else h2_blocks_of(h2_table(cfg.h2_scheme, cfg.h2_seed))
-    per_map = any(hi - lo != 4 for lo, hi, _ in table)
+    g = cfg.geometry
+    fan = g.h2_fan_maps
+    table = g.h2_blocks if cfg.h2_scheme == "anchor" else h2_blocks_of(h2_table(cfg.h2_scheme, cfg.h2_seed, g))
+    per_map = any((hi - lo) % 4 for lo, hi, _ in table)
     if per_map:
         maps = tuple((o, o + 1, ranges) for lo, hi, ranges in table for o in range(lo, hi))
-        map_runs = h2_blocks(maps)[1]
-        blocks, block_runs = h2_blocks()
+        map_runs = h2_blocks(maps, fan)[1]
+        blocks, block_runs = h2_blocks(g.h2_blocks, fan)
     else:
-        blocks, block_runs = h2_blocks(table)
-        map_runs = np.zeros((H2_MAPS, 1, 3), np.int64)
-    return H2Tables(blocks, block_runs, per_map, map_runs, *h2_slot_tables(blocks, block_runs))
+        blocks, block_runs = h2_blocks(table, fan)
+        map_runs = np.zeros((g.h2_maps, 1, 3), np.int64)
+    return H2Tables(blocks, block_runs, per_map, map_runs, *h2_slot_tables(blocks, block_runs, fan))
 
 
 class FastEngine:
@@ -77,13 +82,14 @@ class FastEngine:
         self.cfg = cfg
         self.dtype = dt = np.dtype(dtype)
         self.step = 0
-        self.arena = arena = Arena()
-        self.flat = flat_vectors(arena, dt)
-        self.p = param_views(self.flat.theta)           # the weights
-        self.g = param_views(self.flat.grad)            # their gradients
-        self.gn = param_views(self.flat.hdiag_example)  # sdlm: one example's diagonal
-        offsets, _ = param_offsets(dt)
-        h3 = list(PARAM_SHAPES).index("H3w")
+        self.geometry = geo = cfg.geometry              # the widths: the arrays' shapes
+        self.arena = arena = Arena(geo)
+        self.flat = flat_vectors(arena, dt, geo)
+        self.p = param_views(self.flat.theta, geo)           # the weights
+        self.g = param_views(self.flat.grad, geo)            # their gradients
+        self.gn = param_views(self.flat.hdiag_example, geo)  # sdlm: one example's diagonal
+        offsets, _ = param_offsets(dt, geo)
+        h3 = list(geo.param_shapes).index("H3w")
         h3_lo = offsets[h3]                             # (`_kernel` takes H3w's SGD step in place)
         linear = cfg.head == "linear"
         self.settings = Settings(
@@ -96,12 +102,12 @@ class FastEngine:
         if model is not None:                # (None: zero weights, for compiling)
             self.load_state_dict(model.state_dict())
         self.tables = h2_tables(cfg)
-        self.buf = example_buffers(arena, dt)
-        self.predict_buf = predict_buffers(arena, dt, self.tables)
+        self.buf = example_buffers(arena, dt, geo)
+        self.predict_buf = predict_buffers(arena, dt, self.tables, geo)
         # placeholders of the right types for the arguments a mode does not use
         self.no_labels = np.zeros(1, np.int64)
         self.no_shifts = np.zeros((1, 2), np.int64)
-        self.no_masks = np.ones((1, H2_UNITS), dt)
+        self.no_masks = np.ones((1, geo.h2_units), dt)
         self.no_result = np.zeros((1, OUTPUTS), dt)
 
     @property
@@ -111,14 +117,14 @@ class FastEngine:
 
     # -- weights ----------------------------------------------------------------------------------
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        for (name, shape), view in zip(PARAM_SHAPES.items(), self.p):
+        for (name, shape), view in zip(self.geometry.param_shapes.items(), self.p):
             w = state[name].detach().cpu().numpy().reshape(shape)
             if name in TRANSPOSED:
                 w = w.T
             view[...] = w.reshape(view.shape)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return _to_model(self.p)
+        return _to_model(self.p, self.geometry)
 
     def _call(self, mode: int, X: np.ndarray, labels=None, shifts=None, use_shift=False, masks=None,
               use_mask=False, lr=0.0, result=None) -> int:
@@ -137,7 +143,7 @@ class FastEngine:
 
     def hessian(self) -> dict[str, torch.Tensor]:
         """The current sdlm diagonal as {name: tensor in the model's shape} (TorchEngine.h)."""
-        return _to_model(param_views(self.flat.hdiag))
+        return _to_model(param_views(self.flat.hdiag, self.geometry), self.geometry)
 
     # -- training and prediction ------------------------------------------------------------------
     def train_pass(self, x: torch.Tensor, labels: torch.Tensor, lr: float,
@@ -150,11 +156,11 @@ class FastEngine:
         sh = np.ascontiguousarray(shifts, dtype=np.int64) if use_shift else np.zeros((1, 2), np.int64)
         use_mask = masks is not None
         mk = (np.ascontiguousarray(masks, dtype=self.dtype) if use_mask
-              else np.ones((1, H2_UNITS), self.dtype))
+              else np.ones((1, self.geometry.h2_units), self.dtype))
         if use_shift:
             assert sh.shape == (n, 2) and np.all(np.abs(sh) <= 1), "shifts must be (N, 2) in {-1, 0, 1}"
         if use_mask:
-            assert mk.shape == (n, H2_UNITS), "masks must be (N, 192)"
+            assert mk.shape == (n, self.geometry.h2_units), "masks must be (N, H2 units)"
         # progress: compiled code cannot call Python, so long passes are cut into chunks
         chunk = n if progress is None else 1024
         for lo in range(0, n, chunk):
@@ -182,11 +188,11 @@ class FastEngine:
         return result
 
 
-def _to_model(views: Params) -> dict[str, torch.Tensor]:
+def _to_model(views: Params, g: Geometry = GEOMETRY) -> dict[str, torch.Tensor]:
     """Internal layout -> {name: float32 tensor of the model's shape} (a copy)."""
     import torch
     out = {}
-    for (name, shape), w in zip(PARAM_SHAPES.items(), views):
+    for (name, shape), w in zip(g.param_shapes.items(), views):
         if name in TRANSPOSED:
             w = w.T
         out[name] = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32).reshape(shape).copy())

@@ -9,10 +9,10 @@ import math
 import numpy as np
 from numba import njit
 
-from ..geometry import H1_MAPS, H2_MAPS, H2_UNITS, H3_UNITS, OUTPUTS
+from ..geometry import OUTPUTS
 from ..simd import LANES, vfma, vload, vmul, vsplat, vstore, vzero
 from .common import (ADAM_BETA1, ADAM_BETA2, ADAM_EPS, ADAM_WD, F32, HEAD_SQUASH, JIT, MODE_HESSIAN,
-                     MODE_PREDICT, MODE_TRAIN, OPT_ADAMW, OPT_SDLM, OPT_SGD, P1, P2, TAPS, X2_ROW)
+                     MODE_PREDICT, MODE_TRAIN, OPT_ADAMW, OPT_SDLM, OPT_SGD, P1, P2, TAPS)
 from .layers import (_activate, _h1_backward, _h1_forward, _h2_backward, _h2_backward_maps, _h2_forward,
                      _h2_forward_maps, _h2_im2col, _h3_forward, _input)
 
@@ -26,21 +26,22 @@ def _forward(img, sr, sc, mask, use_mask, act, out_act, deriv, p, t, b):
     _input(img, sr, sc, b.xpad, b.X1)
     _h1_forward(p.H1w, p.H1b, b.X1, b.a1)
     # model.forward: act(...) -> h1 (12, 64), and act'
-    _activate(b.a1.reshape(H1_MAPS * P1), b.h1.reshape(H1_MAPS * P1), b.dact1.reshape(H1_MAPS * P1), act, deriv)
+    nh1 = b.a1.size
+    _activate(b.a1.reshape(nh1), b.h1.reshape(nh1), b.dact1.reshape(nh1), act, deriv)
     _h2_im2col(b.h1, b.h1pad, b.X2T)
     if t.per_map:
         _h2_forward_maps(p.H2w, p.H2b, b.X2T, b.a2, t.map_runs)
     else:
         _h2_forward(p.H2w, p.H2b, b.X2T, b.a2, t.blocks, t.block_runs)
     # model.forward: act(...), flatten -> h2 (192)
-    _activate(b.a2.reshape(H2_UNITS), b.h2, b.dact2, act, deriv)
+    _activate(b.a2.reshape(b.h2.size), b.h2, b.dact2, act, deriv)
     # model.forward: x * dropout_mask (training only)
     h2, h2m = b.h2, b.h2_masked
     if use_mask:
-        for q in range(H2_UNITS):
+        for q in range(h2.size):
             h2m[q] = h2[q] * mask[q]
     else:
-        for q in range(H2_UNITS):
+        for q in range(h2.size):
             h2m[q] = h2[q]
     _h3_forward(p.H3wT, p.H3b, h2m, b.a3)
     _activate(b.a3, b.h3, b.dact3, act, deriv)
@@ -48,7 +49,7 @@ def _forward(img, sr, sc, mask, use_mask, act, out_act, deriv, p, t, b):
     z, h3, outw = b.z, b.h3, p.outw
     for j in range(OUTPUTS):
         z[j] = p.outb[j]
-    for u in range(H3_UNITS):
+    for u in range(h3.size):
         hu = h3[u]
         for j in range(OUTPUTS):
             z[j] += hu * outw[u, j]
@@ -89,6 +90,7 @@ def _gn_backward(head, mse_d2, p, gn, b):
     one = F32(1.0)
     zero = F32(0.0)
     dz, dh3, dh2, h3, dact3 = b.dz, b.dh3, b.dh2, b.h3, b.dact3
+    n3, n2, maps2, maps1 = h3.size, dh2.size, b.a2.shape[0], b.a1.shape[0]
     # sdlm.output_d2: tanh head f'(a4)^2 * mse_d2 (2/10 for the mean over the 10 outputs;
     # config.MSE_FACTOR); linear head p (1 - p) of softmax(a4)
     if head == HEAD_SQUASH:
@@ -101,7 +103,7 @@ def _gn_backward(head, mse_d2, p, gn, b):
     # outw: x4^2 d4; H3: d3 = f'(a3)^2 * (d4 @ (outw^2)^T)
     for j in range(OUTPUTS):
         gn.outb[j] = dz[j]
-    for u in range(H3_UNITS):
+    for u in range(n3):
         x2 = h3[u] * h3[u]
         s = zero
         for j in range(OUTPUTS):
@@ -110,19 +112,19 @@ def _gn_backward(head, mse_d2, p, gn, b):
             s += w * w * dz[j]
         dh3[u] = dact3[u] * dact3[u] * s
     # H3w: x3^2 d3; H2: d2 = f'(a2)^2 * (d3 @ (H3w^2)^T)
-    for q in range(H2_UNITS):
+    for q in range(n2):
         dh2[q] = zero
     h2m = b.h2_masked
-    for u in range(H3_UNITS):
+    for u in range(n3):
         g = dh3[u]
         gn.H3b[u] = g
         w = p.H3wT[u]
         hw = gn.H3wT[u]
-        for q in range(H2_UNITS):
+        for q in range(n2):
             x = h2m[q]
             hw[q] = g * (x * x)
             dh2[q] += g * (w[q] * w[q])
-    for o in range(H2_MAPS):
+    for o in range(maps2):
         for q in range(P2):
             f = b.dact2[o * P2 + q]
             g = dh2[o * P2 + q] * (f * f)
@@ -130,16 +132,16 @@ def _gn_backward(head, mse_d2, p, gn, b):
             gn.H2b[o, q] = g
     # the squares the H2 and H1 backward kernels then run on (the padding is a constant, not a
     # unit: its cells are dropped by the col2im)
-    for o in range(H2_MAPS):
+    for o in range(maps2):
         for w0 in range(p.H2w.shape[1]):
             b.H2w_sq[o, w0] = p.H2w[o, w0] * p.H2w[o, w0]
     for q in range(P2):
-        for x0 in range(X2_ROW):
+        for x0 in range(maps1 * TAPS):
             b.X2T_sq[q, x0] = b.X2T[q, x0] * b.X2T[q, x0]
     for k in range(TAPS):
         for q in range(P1):
             b.X1_sq[k, q] = b.X1[k, q] * b.X1[k, q]
-    for m in range(H1_MAPS):
+    for m in range(maps1):
         for q in range(P1):
             b.dact1[m, q] = b.dact1[m, q] * b.dact1[m, q]
 
@@ -177,6 +179,7 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, step0, resu
     theta, grad, hdiag, rate = v.theta, v.grad, v.hdiag, v.sdlm_rate
     hdiag_ex, hdiag_sum = v.hdiag_example, v.hdiag_sum
     dz, dh3, dh2, h3, dact3, h2m, W3T = b.dz, b.dh3, b.dh2, b.h3, b.dact3, b.h2_masked, p.H3wT
+    n3, n2, maps2 = h3.size, dh2.size, b.a2.shape[0]       # H3 units, H2 units, H2 maps
     step = step0
     if mode == MODE_HESSIAN:
         for i in range(hdiag_sum.size):
@@ -223,7 +226,7 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, step0, resu
             # -- autograd of z = h3 @ outw + outb, then of H3's act --------------------------------
             for j in range(OUTPUTS):
                 g.outb[j] = dz[j]
-            for u in range(H3_UNITS):
+            for u in range(n3):
                 acc = zero
                 for j in range(OUTPUTS):
                     g.outw[u, j] = h3[u] * dz[j]
@@ -235,10 +238,10 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, step0, resu
             # weights: its gradient is then neither stored nor read back); the optimizer step
             # below skips it.
             nlr = vsplat(-lr32, h2m)
-            for qc in range(0, H2_UNITS, LANES):
+            for qc in range(0, n2, LANES):
                 hq = vload(h2m, qc)
                 acc = vzero(h2m)
-                for u in range(H3_UNITS):
+                for u in range(n3):
                     gs = vsplat(dh3[u], h2m)
                     w = vload(W3T[u], qc)
                     acc = vfma(gs, w, acc)
@@ -248,13 +251,13 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, step0, resu
                     else:
                         vstore(g.H3wT[u], qc, gw)
                 vstore(dh2, qc, acc)
-            for u in range(H3_UNITS):
+            for u in range(n3):
                 g.H3b[u] = dh3[u]
             # -- autograd of the dropout mask and H2's act: da2 = dh2 * mask * act'(a2) ---------------
             if use_mask:
-                for q in range(H2_UNITS):
+                for q in range(n2):
                     dh2[q] *= mrow[q]
-            for o in range(H2_MAPS):
+            for o in range(maps2):
                 for q in range(P2):
                     gq = dh2[o * P2 + q] * b.dact2[o * P2 + q]
                     b.da2[o, q] = gq

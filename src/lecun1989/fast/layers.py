@@ -1,6 +1,11 @@
 """The layers of one example, forward and backward: each kernel names the computation of
 `model.Net1989.forward` (or of autograd) it mirrors. Arrays are in the engine's layouts
-(buffers.py); the multiply-add kernels hold register tiles of simd.py's 8-lane vectors."""
+(buffers.py); the multiply-add kernels hold register tiles of simd.py's 8-lane vectors.
+
+The net's widths (geometry.Geometry: H1 and H2 maps, H3 units) are read from the arrays' shapes,
+so that one compiled code serves every width; the shapes in the comments are the paper's widths.
+(Measured: the paper's net trains as fast as with the widths compiled in as constants, and
+computes the same bits; docs/size.md.)"""
 
 from __future__ import annotations
 
@@ -10,9 +15,9 @@ from numba import literal_unroll, njit
 from numba.core.errors import NumbaExperimentalFeatureWarning
 
 from ..activations import FAST_KERNELS
-from ..geometry import H1_MAPS, H1_SIDE, H2_MAPS, H2_SIDE, H2_UNITS, H3_UNITS, IMAGE, KERNEL, PAD, STRIDE
+from ..geometry import H1_SIDE, H2_SIDE, IMAGE, KERNEL, PAD, STRIDE
 from ..simd import LANES, vadd, vband, vfma, vget, vhead, vload, vmerge, vmul, vsplat, vstore, vsum8, vzero
-from .common import F32, JIT, NOFASTMATH, P1, P2, TAPS, X2_W
+from .common import F32, JIT, NOFASTMATH, P1, P2, TAPS
 
 # -- activations: h = act(a) and h' = act'(a) -------------------------------------------------------
 # Dispatch over the registry's kernels: literal_unroll compiles the loop body once per entry, so
@@ -66,7 +71,7 @@ def _input(img, sr, sc, xpad, X1):
 def _h1_forward(W1, B1, X1, a1):
     """model.forward: F.conv2d(x, H1w, stride=2) + H1b -> a1 (12, 64). Register tile: 4 maps x 16
     positions (8 vectors), summed over the 25 taps in order, starting from the bias."""
-    for m in range(0, H1_MAPS, 4):
+    for m in range(0, W1.shape[0], 4):
         w0 = W1[m]
         w1 = W1[m + 1]
         w2 = W1[m + 2]
@@ -112,14 +117,15 @@ def _h2_im2col(h1, h1pad, X2T):
     then the H2 im2col, transposed: X2T[i*4+j, m*25 + ki*5+kj] = h1pad[m, 2i+ki, 2j+kj]. Each
     kernel row of 5 is an 8-float copy, in increasing column order, so that the next copy overwrites
     the 3 extra floats (the last lands in X2T's padding columns 300..302)."""
-    for m in range(H1_MAPS):
+    maps = h1.shape[0]
+    for m in range(maps):
         hm = h1[m]
         for r in range(H1_SIDE):
             vstore(h1pad[m, PAD + r], PAD, vload(hm, r * H1_SIDE))
     for i in range(H2_SIDE):
         for j in range(H2_SIDE):
             row = X2T[i * H2_SIDE + j]
-            for m in range(H1_MAPS):
+            for m in range(maps):
                 for ki in range(KERNEL):
                     vstore(row, m * TAPS + ki * KERNEL, vload(h1pad[m, STRIDE * i + ki], STRIDE * j))
 
@@ -188,7 +194,7 @@ def _h2_forward_maps(W2, B2, X2T, a2, map_runs):
     random): one map at a time, a2[o, p] = H2b[o, p] + the dot product of the map's 200 weights
     with its input columns, map_runs[o] = the map's runs (first column in its 200 weights, first
     column in an X2T row, length), in order. Plain loops (autovectorized), not register tiles."""
-    for o in range(H2_MAPS):
+    for o in range(W2.shape[0]):
         w = W2[o]
         for p in range(P2):
             x = X2T[p]
@@ -211,9 +217,9 @@ def _h2_backward_maps(da2, W2, X2T, G2, dX2T, map_runs):
     zero = F32(0.0)
     for p in range(P2):
         d = dX2T[p]
-        for c in range(X2_W):
+        for c in range(dX2T.shape[1]):
             d[c] = zero
-    for o in range(H2_MAPS):
+    for o in range(W2.shape[0]):
         w = W2[o]
         g = G2[o]
         d = da2[o]
@@ -247,7 +253,7 @@ def _h2_backward(da2, W2, X2T, G2, dX2T, blocks, block_runs):
     for p in range(P2):
         d = dX2T[p]
         z = vzero(d)
-        for c in range(0, X2_W, LANES):
+        for c in range(0, dX2T.shape[1], LANES):
             vstore(d, c, z)
     for b in range(blocks.shape[0]):
         lo = blocks[b, 0]
@@ -386,7 +392,7 @@ def _col2im(dX2T, dact1, da1, GB1):
     the order of the adds. The shifted loads read up to 4 floats before an X2T row (inside the
     engine's arena, masked out) and never past its padded end. Measured: 0.33 against 1.0 us
     when the rows were summed in memory (a padded 12 x 12 buffer, each row rewritten 3 times)."""
-    for m in range(H1_MAPS):
+    for m in range(da1.shape[0]):
         dm = da1[m]
         for r in range(H1_SIDE):
             cell = r + PAD                              # the row in the padded H1 map
@@ -409,7 +415,7 @@ def _h1_backward(dX2T, dact1, da1, X1, G1, GB1):
     H1w's gradient G1[m, k] = sum_p da1[m, p] X1[k, p] (register tile: 2 maps x 4 taps, lane sums
     at the end (vsum8))."""
     _col2im(dX2T, dact1, da1, GB1)
-    for m in range(0, H1_MAPS, 2):
+    for m in range(0, da1.shape[0], 2):
         da_a = da1[m]
         da_b = da1[m + 1]
         k = 0
@@ -470,7 +476,7 @@ def _h1_backward(dX2T, dact1, da1, X1, G1, GB1):
 def _h3_forward(W3T, B3, h2d, a3):
     """model.forward: x @ H3w + H3b -> a3 (30), with W3T = H3w.T: one dot over 192 per unit,
     6 units at a time (partial sums in 8 lanes, then the lane sum plus the bias)."""
-    for u in range(0, H3_UNITS, 6):
+    for u in range(0, W3T.shape[0], 6):
         w0 = W3T[u]
         w1 = W3T[u + 1]
         w2 = W3T[u + 2]
@@ -483,7 +489,7 @@ def _h3_forward(W3T, B3, h2d, a3):
         s3 = s0
         s4 = s0
         s5 = s0
-        for qc in range(0, H2_UNITS, LANES):
+        for qc in range(0, W3T.shape[1], LANES):
             x = vload(h2d, qc)
             s0 = vfma(vload(w0, qc), x, s0)
             s1 = vfma(vload(w1, qc), x, s1)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..geometry import (H1_MAPS, H1_SIDE, H2_FAN_MAPS, H2_SIDE, H2_UNITS, H3_UNITS, IMAGE, KERNEL, OUTPUTS, PAD,
-                        STRIDE)
+from ..geometry import H1_SIDE, H2_SIDE, IMAGE, KERNEL, OUTPUTS, PAD, STRIDE
 from ..simd import LANES, vadd, vfma, vload, vsplat, vstore, vzero
 from .buffers import BATCH, SLOT_TILE, SLOTS
 from .common import H1PAD, JIT, NOFASTMATH, P1, P2, TAPS, XPAD
@@ -64,7 +63,7 @@ def _batch_input(X, g0, xb):
 def _batch_h1(W1, B1, xb, a1b):
     """model.forward: F.conv2d(x, H1w, stride=2) + H1b for 8 examples -> a1b[(m*64 + p)*8 + e].
     Register tile: 6 maps x 2 positions."""
-    for mh in range(0, H1_MAPS, 6):
+    for mh in range(0, W1.shape[0], 6):
         w0 = W1[mh]
         w1 = W1[mh + 1]
         w2 = W1[mh + 2]
@@ -186,7 +185,8 @@ def _batch_h2(W2s, B2, blocks, slot_offset, slot_count, h1p, slots, bias_tile, s
 def _batch_h3(W3T, B3, h2b, slots, bias_tile, sums, a3b):
     """model.forward: x @ H3w + H3b for 8 examples -> a3b[u*8 + e]: 6 units at a time, lane slot l
     at a time (H2 units l, l+8, ..., as `_h3_forward`'s lane l), then `_slot_sums`."""
-    for u in range(0, H3_UNITS, 6):
+    n2 = W3T.shape[1]
+    for u in range(0, W3T.shape[0], 6):
         v0 = W3T[u]
         v1 = W3T[u + 1]
         v2 = W3T[u + 2]
@@ -200,7 +200,7 @@ def _batch_h3(W3T, B3, h2b, slots, bias_tile, sums, a3b):
             s3 = s0
             s4 = s0
             s5 = s0
-            for q in range(l, H2_UNITS, LANES):
+            for q in range(l, n2, LANES):
                 x = vload(h2b, q * BATCH)
                 s0 = vfma(vsplat(v0[q], h2b), x, s0)
                 s1 = vfma(vsplat(v1[q], h2b), x, s1)
@@ -239,14 +239,16 @@ def _predict_kernel(X, act, out_act, p, t, pb, result):
                 w = t.slot_weight_col[b, l, k]
                 for i in range(4):
                     W2s[b, l, 4 * k + i] = p.H2w[lo + i, w]
-    nh1 = H1_MAPS * P1 * BATCH
+    maps1 = p.H1w.shape[0]
+    n3 = p.H3b.size
+    nh1 = maps1 * P1 * BATCH
     for g0 in range(0, n, BATCH):
         _batch_input(X, g0, pb.x)
         _batch_h1(p.H1w, p.H1b, pb.x, pb.a1)
         # model.forward: act(...) -> h1, then into the padded layout (a row of 8 positions x 8
         # examples is 64 contiguous floats in both)
         _activate(pb.a1[:nh1], h1b[:nh1], scratch[:nh1], act, False)
-        for m in range(H1_MAPS):
+        for m in range(maps1):
             for r in range(H1_SIDE):
                 src = (m * P1 + r * H1_SIDE) * BATCH
                 dst = ((m * H1PAD + r + PAD) * H1PAD + PAD) * BATCH
@@ -259,7 +261,7 @@ def _predict_kernel(X, act, out_act, p, t, pb, result):
         # model.forward: h3 @ outw + outb, then the head's squashing
         for j in range(OUTPUTS):
             zj = vsplat(p.outb[j], zb)
-            for u in range(H3_UNITS):
+            for u in range(n3):
                 zj = vfma(vload(pb.h3, u * BATCH), vsplat(p.outw[u, j], zb), zj)
             vstore(zb, j * BATCH, zj)
         if out_act >= 0:
@@ -272,13 +274,14 @@ def _predict_kernel(X, act, out_act, p, t, pb, result):
                 result[g0 + e, j] = outb[j * BATCH + e]
 
 
-def h2_slot_tables(blocks: np.ndarray, block_runs: np.ndarray):
+def h2_slot_tables(blocks: np.ndarray, block_runs: np.ndarray, fan_maps: int):
     """For `_batch_h2`: the columns of each block's lane slot l, in `_h2_forward`'s order (run by
     run, the run's columns l, l+8, ...): slot_weight_col[b, l, k] (column in a map's 200
     weights), slot_input_offset[b, l, k] (offset of the column's input in the batched padded H1,
-    from the position's corner), and the count slot_count[b, l]."""
+    from the position's corner), and the count slot_count[b, l]. fan_maps: H1 maps per H2 map
+    (geometry.Geometry.h2_fan_maps)."""
     nb = blocks.shape[0]
-    width = -(-H2_FAN_MAPS * TAPS // SLOTS) + block_runs.shape[1]
+    width = -(-fan_maps * TAPS // SLOTS) + block_runs.shape[1]
     weight_col = np.zeros((nb, SLOTS, width), np.int64)
     input_offset = np.zeros((nb, SLOTS, width), np.int64)
     count = np.zeros((nb, SLOTS), np.int64)

@@ -148,6 +148,18 @@ def test_verdicts_in_words_and_placements():
     assert stats.seeds_for_half_width(10.0, 4.0) >= 25
 
 
+def test_seeds_for_half_width_is_the_fewest_that_reach_it():
+    from scipy import stats as st
+    from lecun1989 import stats
+
+    def half(n, sd):
+        return st.t.ppf(0.975, n - 1) * sd / n ** 0.5
+    for sd, hw in ((7.2, 4.0), (10.0, 4.0), (3.0, 4.0), (25.0, 2.0)):
+        n = stats.seeds_for_half_width(sd, hw)
+        assert half(n, sd) <= hw and (n == 2 or half(n - 1, sd) > hw), (sd, hw, n)
+    assert stats.seeds_for_half_width(7.2, 4.0) == 15       # not the 523 of t with 1 df
+
+
 def test_step_stats_round_trip_through_json():
     from lecun1989 import stats
     row = stats.StepStats("a1", "a1", "c", "w", 23, 23, 2, 7291, 2007, misses={1: 80, 2: 85},

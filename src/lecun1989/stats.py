@@ -299,15 +299,15 @@ def apply_holm(rows: list[StepStats]) -> None:
 
 
 def seeds_for_half_width(sd_diff: float, half_width: float, level: float = LEVEL) -> int:
-    """Seeds needed for a paired interval of half-width `half_width` when per-seed differences
-    have sd `sd_diff` (the t quantile iterated to its own df)."""
+    """The fewest seeds n for a paired interval of half-width `half_width` when per-seed
+    differences have sd `sd_diff`: the smallest n >= 2 with t(n - 1) sd / sqrt(n) <= half_width.
+    (The half-width falls as n grows, so the first n that reaches it is the answer; iterating n
+    = need(n) from n = 2 would overshoot, since t with 1 df is 12.7.)"""
     from scipy import stats
     if sd_diff <= 0:
         return 2
-    n = 2
-    for _ in range(100):
-        need = math.ceil((stats.t.ppf(0.5 + level / 2, n - 1) * sd_diff / half_width) ** 2)
-        if need <= n:
-            return max(n, 2)
-        n = need
+    # the normal quantile gives a lower bound (t is wider), so start there
+    n = max(2, math.ceil((stats.norm.ppf(0.5 + level / 2) * sd_diff / half_width) ** 2))
+    while stats.t.ppf(0.5 + level / 2, n - 1) * sd_diff / math.sqrt(n) > half_width:
+        n += 1
     return n

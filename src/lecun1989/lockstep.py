@@ -42,15 +42,25 @@ from __future__ import annotations
 
 import math
 import os
-import numpy as np
-from numba import njit
+import warnings
 
-from .config import MSE_FACTOR, Config
+import numpy as np
+from numba import literal_unroll, njit
+from numba.core.errors import NumbaExperimentalFeatureWarning
+
+from . import activations
+from .activations import FAST_KERNELS
+from .config import MSE_FACTOR, Config, ConfigError
 from .fast.tanh import TANH_CLAMP, TP, TQ
 from .geometry import (BACKGROUND, H1_MAPS, H1_SIDE, H2_FAN_MAPS, H2_MAPS, H2_SIDE, H2_UNITS,
                        H3_UNITS, IMAGE, KERNEL, OUTPUTS, PAD, PARAM_SHAPES, SCALED_TANH_A,
                        SCALED_TANH_S, STRIDE, h2_table)
-from .lanevec import ladd, ldiv, lfma, lload, lmax, lmin, lmul, lrelu, lsplat, lstore, lsub, lzero, width_tag
+from .lanevec import (ladd, ldiv, lfma, lget, lload, lmax, lmin, lmul, lrelu, lset, lsplat, lstore, lsub, lzero,
+                      width_tag)
+
+# the tuple of the registry's kernels is unrolled in _lact_lanes (see fast/layers.py, `_activate`)
+warnings.filterwarnings("ignore", message=".*First-class function type feature is experimental",
+                        category=NumbaExperimentalFeatureWarning)
 
 # -- geometry ----------------------------------------------------------------------------------
 TAPS = KERNEL * KERNEL                      # 25
@@ -92,7 +102,14 @@ S_H2D, S_A3, S_H3, S_D3, S_Z = SCR["h2d"], SCR["a3"], SCR["h3"], SCR["d3"], SCR[
 S_OUT, S_DOUT, S_DZ, S_DH3, S_DH2 = SCR["out"], SCR["dout"], SCR["dz"], SCR["dh3"], SCR["dh2"]
 S_DA2, S_DH1PAD, S_W2SQ = SCR["da2"], SCR["dh1pad"], SCR["w2sq"]
 
-ACT = {"tanh": 0, "relu": 1, "scaled-tanh": 2}
+# Activations: the registry's codes (activations.index) and head rule (activation_codes). tanh,
+# relu and the scaled tanh have a vector form here (`_lact`: one vector instruction per step for
+# all K lanes; the tanh's Horner steps as explicit fused multiply-adds); any other entry (ELU ...)
+# runs the registry's scalar kernel lane by lane (`_lact_lanes`). Against the registry's kernels
+# (tests/test_lockstep.py): f bit for bit for all three, f' bit for bit for relu; the two tanh's
+# 1 - t*t differs by one rounding of t*t (the fast engine's kernel is compiled with fast-math's
+# `contract`, which fuses it; the vector form rounds t*t first, as this engine always has).
+A_TANH, A_RELU, A_SCALED_TANH = (activations.index(n) for n in ("tanh", "relu", "scaled-tanh"))
 HEAD_SQUASH, HEAD_LINEAR = 0, 1
 OPT = {"sgd": 0, "adamw": 1, "sdlm": 2}
 MODE_TRAIN, MODE_PREDICT, MODE_HESSIAN = 0, 1, 2
@@ -150,6 +167,18 @@ def h2_groups(table) -> np.ndarray:
     return np.array(rows, dtype=np.int64)
 
 
+def activation_codes(cfg: Config) -> tuple[int, int, int]:
+    """(hidden units' code, head kind, the tanh head's squashing code or -1 for a linear head),
+    the codes from the activation registry and its head rule (activations.head_of). ConfigError
+    for a name the registry does not know."""
+    if cfg.activation not in activations.REGISTRY:
+        raise ConfigError(f"the lockstep engine has no activation {cfg.activation!r} "
+                          f"(the registry's: {', '.join(activations.NAMES)})")
+    head = HEAD_SQUASH if cfg.head == "tanh" else HEAD_LINEAR
+    out_act = -1 if cfg.head == "linear" else activations.index(activations.head_of(cfg.activation).name)
+    return activations.index(cfg.activation), head, out_act
+
+
 def table_of(cfg: Config):
     return h2_table(cfg.h2_scheme, cfg.h2_seed)
 
@@ -179,18 +208,40 @@ def _ltanh(x, wt):
 
 
 @njit(**LJIT)
+def _lact_lanes(v, act, wt):
+    """(f(v), f'(v)) of registry entry `act`, its fast-engine scalar kernel applied lane by lane
+    (the activations without a vector form here: ELU ...). Compiled, as every kernel here,
+    without fast-math: each lane performs the kernel's own IEEE operations (and libm calls)."""
+    h = lzero(wt)
+    d = lzero(wt)
+    i = 0
+    for kernel in literal_unroll(FAST_KERNELS):
+        if i == act:
+            for lane in range(len(wt)):
+                hv, dv = kernel(lget(v, lane))
+                h = lset(h, lane, hv)
+                d = lset(d, lane, dv)
+        i += 1
+    return h, d
+
+
+@njit(**LJIT)
 def _lact(v, act, wt):
     """model.Net1989.forward's `act(...)` and the derivative the backward pass needs, as torch's
-    autograd computes it from the output: tanh (t, 1 - t^2); relu (v > 0 ? v : 0, v > 0);
-    scaled tanh (A t, A S (1 - t^2)) with t = tanh(S v)."""
+    autograd computes it from the output; act is the entry's index in activations.REGISTRY.
+    Written here as lane vectors: tanh (t, 1 - t^2); relu (v > 0 ? v : 0, v > 0); scaled tanh
+    (A t, A S (1 - t^2)) with t = tanh(S v); every other entry through its scalar kernel, lane by
+    lane (`_lact_lanes`)."""
     one = lsplat(1.0, wt)
-    if act == 0:
+    if act == A_TANH:
         t = _ltanh(v, wt)
         return t, lsub(one, lmul(t, t))
-    if act == 1:
+    if act == A_RELU:
         return lrelu(v)
-    t = _ltanh(lmul(lsplat(SS, wt), v), wt)
-    return lmul(lsplat(SA, wt), t), lmul(lsplat(SAS, wt), lsub(one, lmul(t, t)))
+    if act == A_SCALED_TANH:
+        t = _ltanh(lmul(lsplat(SS, wt), v), wt)
+        return lmul(lsplat(SA, wt), t), lmul(lsplat(SAS, wt), lsub(one, lmul(t, t)))
+    return _lact_lanes(v, act, wt)
 
 
 @njit(**LJIT)
@@ -1400,10 +1451,7 @@ class LockstepEngine:
             view[SCR[name]:SCR[name] + n] = view[SCR[sq]:SCR[sq] + n] ** 2
         self.groups = h2_groups(table_of(cfg))
         self.step = 0
-        self.act = ACT[cfg.activation]
-        self.head = HEAD_SQUASH if cfg.head == "tanh" else HEAD_LINEAR
-        self.out_act = -1 if cfg.head == "linear" else (ACT["scaled-tanh"] if cfg.activation == "scaled-tanh"
-                                                       else ACT["tanh"])
+        self.act, self.head, self.out_act = activation_codes(cfg)
         self.opt = OPT[cfg.optimizer]
         self.target = float(cfg.target)
         self.cmse = MSE_FACTOR[cfg.mse_norm]

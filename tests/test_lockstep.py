@@ -1,4 +1,4 @@
-"""The lockstep engine (lockstep.py): each lane against the reference engine, and each lane's
+"""The lockstep engine (the lockstep package): each lane against the reference engine, and each lane's
 numbers independent of K and of its neighbours.
 
 Each lane starts from its own seed's initial weights and consumes its own seed's random stream

@@ -374,3 +374,30 @@ def test_vector_forms_are_the_registry_s_kernels(name):
         scale = 1.0 if name == "tanh" else float(lockstep.SAS)
         assert np.array_equal(np.isnan(vec[1]), np.isnan(lanes[1]))
         assert np.nanmax(np.abs(vec[1] - lanes[1])) <= 2.0 ** -23 * scale     # and the result's rounding
+
+
+def test_a_cache_older_than_any_source_is_dropped(tmp_path, monkeypatch):
+    """numba checks only the defining file's time stamp: an edit of lanevec.py (or the registry,
+    the tanh, the geometry) must drop the kernels' cache (lockstep/compilation.py)."""
+    import os
+    import time
+
+    from lecun1989.lockstep import compilation
+    names = {d.__name__ for d in compilation._dispatchers()}
+    assert {"_kernel", "_lact", "_lact_lanes", "_h2_backward", "_forward", "_elu_fast"} <= names
+    assert {p.name for p in compilation._sources()} >= {"lanevec.py", "activations.py", "tanh.py", "kernel.py"}
+    lockstep.LockstepEngine(Config(), [Net1989(seed=1)], k=4).predict_numpy(np.zeros((1, 16, 16), np.float32))
+    assert compilation._cache_is_current() is True
+    edited = tmp_path / "lanevec.py"
+    edited.write_text("")
+    later = time.time() + 100
+    os.utime(edited, (later, later))
+    monkeypatch.setattr(compilation, "_sources", lambda real=compilation._sources: real() + [edited])
+    assert compilation._cache_is_current() is False
+    flushed = []
+    monkeypatch.setattr(compilation, "_dispatchers",
+                        lambda: [SimpleNamespace(_cache=SimpleNamespace(flush=lambda: flushed.append(1)))] * 3)
+    monkeypatch.setattr(compilation, "_ENSURED", False)
+    compilation.ensure_compiled()
+    compilation.ensure_compiled()               # once per process
+    assert flushed == [1, 1, 1]

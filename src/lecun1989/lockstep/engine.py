@@ -10,6 +10,7 @@ from ..geometry import H1_MAPS, H1_SIDE, H2_UNITS, IMAGE, OUTPUTS, PAD, PARAM_SH
 from ..lanevec import width_tag
 from .common import (ALIGN, BG, H1PAD, MODE_HESSIAN, MODE_PREDICT, MODE_TRAIN, N_PARAMS, N_SCRATCH, OFFSETS,
                      OPT, SCR, XPAD, _SIZES, activation_codes, cpu_lanes, h2_groups, table_of)
+from .compilation import ensure_compiled
 from .kernel import _kernel
 
 
@@ -48,6 +49,7 @@ class LockstepEngine:
     name = "lockstep"
 
     def __init__(self, cfg: Config, models: list, *, k: int | None = None) -> None:
+        ensure_compiled()       # a cache older than any of the kernels' sources is dropped first
         self.cfg = cfg
         self.k = int(k or cpu_lanes())
         self.runs = len(models)

@@ -647,6 +647,9 @@ def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLik
             if engine == "fast":
                 from .fast import ensure_compiled
                 ensure_compiled()       # compile once, before the workers start (they load the cache)
+            elif engine == "lockstep":
+                from .lockstep.compilation import ensure_compiled
+                ensure_compiled()       # a stale cache dropped once here, not by each worker
 
     outcomes = run_many(jobs, workers=workers, executor=executor, on_line=say, on_plan=plan,
                         on_progress=on_progress,

@@ -16,10 +16,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from numba import njit
 
 from lecun1989 import activations, lockstep
-from lecun1989.lanevec import lload, lstore, width_tag
+from lecun1989.lanevec import width_tag
 from lecun1989.config import Config
 from lecun1989.model import Net1989
 from lecun1989.train import AnchorStreams, TorchEngine, net_config, pass_randomness, run, run_group, sdlm_sample
@@ -279,7 +278,7 @@ sys.path.insert(0, {tests!r})
 import numpy as np
 from test_lockstep import INDEPENDENCE, N_SHORT, _combo, _digits, _train_group
 from lecun1989 import activations, lockstep
-from lecun1989.lanevec import lload, lstore, width_tag
+from lecun1989.lanevec import width_tag
 out = []
 for combo in INDEPENDENCE:
     cfg = _combo(*combo)
@@ -340,19 +339,10 @@ def test_activation_codes_are_the_registry_s():
         lockstep.activation_codes(pytypes.SimpleNamespace(activation="swish", head="tanh"))
 
 
-@njit(**lockstep.LJIT)
-def _through_scalar_kernels(a, h, d, n, act, wt):
-    K = len(wt)
-    for e in range(n):
-        hv, dv = lockstep._lact_lanes(lload(a, e * K, wt), act, wt)
-        lstore(h, e * K, hv)
-        lstore(d, e * K, dv)
-
-
 @pytest.mark.parametrize("name", ["tanh", "relu", "scaled-tanh"])
 def test_vector_forms_are_the_registry_s_kernels(name):
     """The activations written as lane vectors (`_lact`) against the registry's scalar kernel (the
-    fast engine's) applied lane by lane (`_lact_lanes`, how any other entry runs), on 400,000
+    fast engine's) applied lane by lane (`_activate_lanes`, how any other entry runs), on 400,000
     points of [-12, 12] and 0, -0, NaN, +-inf, tiny and clamp values: the values bit for bit; the
     derivatives too for relu, and for the two tanh within one rounding of t*t and one of the
     result (at most 2^-23 x A S absolute): the fast engine's kernel is compiled with fast-math's
@@ -366,7 +356,7 @@ def test_vector_forms_are_the_registry_s_kernels(name):
     vec = [np.empty_like(x) for _ in range(2)]
     lanes = [np.empty_like(x) for _ in range(2)]
     lockstep._activate(x, vec[0], vec[1], n, activations.index(name), True, wt)
-    _through_scalar_kernels(x, lanes[0], lanes[1], n, activations.index(name), wt)
+    lockstep._activate_lanes(x, lanes[0], lanes[1], n, activations.index(name), True, wt)
     assert np.array_equal(vec[0].view(np.uint32), lanes[0].view(np.uint32))
     if name == "relu":
         assert np.array_equal(vec[1].view(np.uint32), lanes[1].view(np.uint32))
@@ -384,7 +374,7 @@ def test_a_cache_older_than_any_source_is_dropped(tmp_path, monkeypatch):
 
     from lecun1989.lockstep import compilation
     names = {d.__name__ for d in compilation._dispatchers()}
-    assert {"_kernel", "_lact", "_lact_lanes", "_h2_backward", "_forward", "_elu_fast"} <= names
+    assert {"_kernel", "_lact", "_scalar_act", "_h2_backward", "_forward", "_elu_fast"} <= names
     assert {p.name for p in compilation._sources()} >= {"lanevec.py", "activations.py", "tanh.py", "kernel.py"}
     lockstep.LockstepEngine(Config(), [Net1989(seed=1)], k=4).predict_numpy(np.zeros((1, 16, 16), np.float32))
     assert compilation._cache_is_current() is True

@@ -10,8 +10,6 @@ that one source compiles (and is cached) once per K, each with K-lane vectors:
     v = lzero(wt)            [0] * K
     v = lfma(a, b, c)        a * b + c lane by lane, fused (one rounding: llvm.fma)
     v = ladd(a, b), lsub(a, b), lmul(a, b), ldiv(a, b)
-    x = lget(v, i)           lane i of v (a float32)
-    v = lset(v, i, x)        v with lane i replaced by x (converted to float32)
 
 A vector of K float32 is one LLVM <K x float>; LLVM splits it into the machine's registers (one
 zmm for K = 16 with AVX-512, two ymm on AVX2, ...). Each operation is one IEEE operation per
@@ -179,27 +177,3 @@ def lrelu(typingctx, v):
         return context.make_tuple(builder, sig.return_type, [h, d])
     return types.UniTuple(v, 2)(v), codegen
 
-
-@intrinsic
-def lget(typingctx, v, i):
-    """Lane i of v, a float32 (for scalar code applied lane by lane)."""
-    if not isinstance(v, LaneVec):
-        raise TypeError("lanevec: lget expects a lane vector")
-
-    def codegen(context, builder, sig, args):
-        idx = context.cast(builder, args[1], sig.args[1], types.int32)
-        return builder.extract_element(args[0], idx)
-    return types.float32(v, i), codegen
-
-
-@intrinsic
-def lset(typingctx, v, i, x):
-    """v with lane i replaced by x (converted to float32)."""
-    if not isinstance(v, LaneVec):
-        raise TypeError("lanevec: lset expects a lane vector")
-
-    def codegen(context, builder, sig, args):
-        idx = context.cast(builder, args[1], sig.args[1], types.int32)
-        val = context.cast(builder, args[2], sig.args[2], types.float32)
-        return builder.insert_element(args[0], val, idx)
-    return v(v, i, x), codegen

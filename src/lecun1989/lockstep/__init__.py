@@ -54,7 +54,7 @@ from __future__ import annotations
 
 from ..geometry import h2_table
 # the private names: for the tests and benchmarks
-from .common import (HEAD_LINEAR, HEAD_SQUASH, LJIT, N_PARAMS, OFFSETS, SAS, _activate, _lact, _lact_lanes,
+from .common import (HEAD_LINEAR, HEAD_SQUASH, LJIT, N_PARAMS, OFFSETS, SAS, _activate, _activate_lanes, _lact,
                      activation_codes, cpu_lanes, h2_groups, table_of)
 from .engine import LockstepEngine, SingleRun, _images
 from .group import group_lanes, run_group

@@ -17,9 +17,9 @@ from ..fast.tanh import TANH_CLAMP, TP, TQ
 from ..geometry import (BACKGROUND, H1_MAPS, H1_SIDE, H2_FAN_MAPS, H2_MAPS, H2_SIDE, H2_UNITS, H3_UNITS,
                         IMAGE, KERNEL, OUTPUTS, PAD, PARAM_SHAPES, SCALED_TANH_A, SCALED_TANH_S, STRIDE,
                         h2_table)
-from ..lanevec import ldiv, lfma, lget, lload, lmax, lmin, lmul, lrelu, lset, lsplat, lstore, lsub, lzero
+from ..lanevec import ldiv, lfma, lload, lmax, lmin, lmul, lrelu, lsplat, lstore, lsub, lzero
 
-# the tuple of the registry's kernels is unrolled in _lact_lanes (see fast/layers.py, `_activate`)
+# the tuple of the registry's kernels is unrolled in _scalar_act (see fast/layers.py, `_activate`)
 warnings.filterwarnings("ignore", message=".*First-class function type feature is experimental",
                         category=NumbaExperimentalFeatureWarning)
 
@@ -67,7 +67,7 @@ S_DA2, S_DH1PAD, S_W2SQ = SCR["da2"], SCR["dh1pad"], SCR["w2sq"]
 # Activations: the registry's codes (activations.index) and head rule (activation_codes). tanh,
 # relu and the scaled tanh have a vector form here (`_lact`: one vector instruction per step for
 # all K lanes; the tanh's Horner steps as explicit fused multiply-adds); any other entry (ELU ...)
-# runs the registry's scalar kernel lane by lane (`_lact_lanes`). Against the registry's kernels
+# runs the registry's scalar kernel lane by lane (`_activate_lanes`). Against the registry's kernels
 # (tests/test_lockstep.py): f bit for bit for all three, f' bit for bit for relu; the two tanh's
 # 1 - t*t differs by one rounding of t*t (the fast engine's kernel is compiled with fast-math's
 # `contract`, which fuses it; the vector form rounds t*t first, as this engine always has).
@@ -169,20 +169,17 @@ def _ltanh(x, wt):
     return lmax(t, -1.0)
 
 
+# Any other entry: its scalar kernel per element and lane, outside the vector code (a call in
+# `_lact` would cost the H1 tile its registers: 22% more time per pass, measured).
 @njit(**LJIT)
-def _lact_lanes(v, act, wt):
-    """(f(v), f'(v)) of registry entry `act`, its fast-engine scalar kernel applied lane by lane
-    (the activations without a vector form here: ELU ...). Compiled, as every kernel here,
-    without fast-math: each lane performs the kernel's own IEEE operations (and libm calls)."""
-    h = lzero(wt)
-    d = lzero(wt)
+def _scalar_act(x, act):
+    """(f(x), f'(x)) of registry entry `act`, for one float32: the entry's fast-engine kernel."""
+    h = F32(0.0)
+    d = F32(0.0)
     i = 0
     for kernel in literal_unroll(FAST_KERNELS):
         if i == act:
-            for lane in range(len(wt)):
-                hv, dv = kernel(lget(v, lane))
-                h = lset(h, lane, hv)
-                d = lset(d, lane, dv)
+            h, d = kernel(x)
         i += 1
     return h, d
 
@@ -192,8 +189,8 @@ def _lact(v, act, wt):
     """model.Net1989.forward's `act(...)` and the derivative the backward pass needs, as torch's
     autograd computes it from the output; act is the entry's index in activations.REGISTRY.
     Written here as lane vectors: tanh (t, 1 - t^2); relu (v > 0 ? v : 0, v > 0); scaled tanh
-    (A t, A S (1 - t^2)) with t = tanh(S v); every other entry through its scalar kernel, lane by
-    lane (`_lact_lanes`)."""
+    (A t, A S (1 - t^2)) with t = tanh(S v). Any other entry: (v, 1), the pre-activation kept for
+    `_activate_lanes` (or `_h1_forward`'s last loop) to apply the entry's scalar kernel."""
     one = lsplat(1.0, wt)
     if act == A_TANH:
         t = _ltanh(v, wt)
@@ -203,12 +200,28 @@ def _lact(v, act, wt):
     if act == A_SCALED_TANH:
         t = _ltanh(lmul(lsplat(SS, wt), v), wt)
         return lmul(lsplat(SA, wt), t), lmul(lsplat(SAS, wt), lsub(one, lmul(t, t)))
-    return _lact_lanes(v, act, wt)
+    return v, one
+
+
+@njit(**LJIT)
+def _activate_lanes(a, h, dh, n, act, deriv, wt):
+    """`_activate` for an entry without a vector form: its scalar kernel, element by element and
+    lane by lane. Compiled, as every kernel here, without fast-math (the kernel itself is the
+    registry's, compiled with the fast engine's flags, the same function for every lane and K)."""
+    K = len(wt)
+    for t in range(n * K):
+        hv, dv = _scalar_act(a[t], act)
+        h[t] = hv
+        if deriv:
+            dh[t] = dv
 
 
 @njit(**LJIT)
 def _activate(a, h, dh, n, act, deriv, wt):
     """h = act(a) (and dh = act'(a) with deriv) for the first n elements of flat lane arrays."""
+    if act != A_TANH and act != A_RELU and act != A_SCALED_TANH:
+        _activate_lanes(a, h, dh, n, act, deriv, wt)
+        return
     K = len(wt)
     for e in range(n):
         hv, dv = _lact(lload(a, e * K, wt), act, wt)

@@ -11,7 +11,7 @@ from ..geometry import H1_MAPS, H1_SIDE, H2_SIDE, H2_UNITS, H3_UNITS, KERNEL, OU
 from ..lanevec import ladd, lfma, lload, lstore, lzero
 from .common import (F32, H1PAD, LJIT, N_PARAMS, O_B1, O_B2, O_B3, O_B4, O_W1, O_W2, O_W3, O_W4, P1, P2, S_A2,
                      S_A3, S_D1, S_D2, S_D3, S_DOUT, S_H1PAD, S_H2, S_H2D, S_H3, S_OUT, S_XPAD, S_Z, TAPS,
-                     W2ROW, XPAD, _activate, _input, _lact)
+                     W2ROW, XPAD, A_RELU, A_SCALED_TANH, A_TANH, _activate, _input, _lact, _scalar_act)
 
 
 @njit(**LJIT)
@@ -100,6 +100,18 @@ def _h1_forward(W1, B1, xpad, h1pad, d1, act, deriv, wt):
                 _act_store(s31, act, deriv, h1pad, hp + 3 * H1PAD * H1PAD * K + K, d1, o3 + K, wt)
                 _act_store(s32, act, deriv, h1pad, hp + 3 * H1PAD * H1PAD * K + 2 * K, d1, o3 + 2 * K, wt)
                 _act_store(s33, act, deriv, h1pad, hp + 3 * H1PAD * H1PAD * K + 3 * K, d1, o3 + 3 * K, wt)
+    if act != A_TANH and act != A_RELU and act != A_SCALED_TANH:
+        # an entry without a vector form (`_lact` left the pre-activations): its scalar kernel
+        for m in range(H1_MAPS):
+            for i in range(H1_SIDE):
+                for j in range(H1_SIDE):
+                    hp = ((m * H1PAD + i + PAD) * H1PAD + j + PAD) * K
+                    o = (m * P1 + i * H1_SIDE + j) * K
+                    for lane in range(K):
+                        hv, dv = _scalar_act(h1pad[hp + lane], act)
+                        h1pad[hp + lane] = hv
+                        if deriv:
+                            d1[o + lane] = dv
 
 
 @njit(**LJIT)

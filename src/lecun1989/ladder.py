@@ -572,6 +572,9 @@ def progress_line(outcome: dict, k: int, total: int, step: str) -> str:
 # engine, per seed in groups of 16: 0.76 s for the faithful 23-pass run against the fast
 # engine's 1.77 s in the same benchmark (docs/lockstep.md, "Speed"), so 40,000 x 1.77 / 0.76.
 DIGITS_PER_SECOND = {"fast": 40_000.0, "torch": 600.0, "lockstep": 93_000.0}
+# ... but its AdamW steps are memory-bound (docs/lockstep.md, "The anchor ladder on the lockstep
+# engine": a2-a4 of the 40-seed anchor ladder, 16,000-35,000 per run and process under load).
+LOCKSTEP_ADAMW_DIGITS_PER_SECOND = 25_000.0
 
 
 def estimate_seconds(todo: list[RunJob], engine: str, workers: int, out: Path) -> float:
@@ -593,8 +596,11 @@ def estimate_seconds(todo: list[RunJob], engine: str, workers: int, out: Path) -
             continue
         done_digits += _cost(cfg)
         done_secs += float(status["seconds"])
-    rate = done_digits / done_secs if done_secs > 0 else DIGITS_PER_SECOND.get(engine, DIGITS_PER_SECOND["torch"])
-    return sum(_cost(j.config) for j in todo) / rate / max(1, workers)
+    if done_secs > 0:
+        return sum(_cost(j.config) for j in todo) / (done_digits / done_secs) / max(1, workers)
+    default = DIGITS_PER_SECOND.get(engine, DIGITS_PER_SECOND["torch"])
+    return sum(_cost(j.config) / (LOCKSTEP_ADAMW_DIGITS_PER_SECOND if engine == "lockstep" and
+                                  j.config.optimizer == "adamw" else default) for j in todo) / max(1, workers)
 
 
 def _duration(seconds: float) -> str:

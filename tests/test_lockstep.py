@@ -1,4 +1,4 @@
-"""The lockstep engine (lockstep.py): each lane against the reference engine, and each lane's
+"""The lockstep engine (the lockstep package): each lane against the reference engine, and each lane's
 numbers independent of K and of its neighbours.
 
 Each lane starts from its own seed's initial weights and consumes its own seed's random stream
@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from lecun1989 import lockstep
+from lecun1989 import activations, lockstep
+from lecun1989.lanevec import width_tag
 from lecun1989.config import Config
 from lecun1989.model import Net1989
 from lecun1989.train import AnchorStreams, TorchEngine, net_config, pass_randomness, run, run_group, sdlm_sample
@@ -45,7 +46,7 @@ def _lr(kw: dict) -> float:
     return 0.03 if kw["head"] == "tanh" else 0.01
 
 
-COMBOS = list(itertools.product(("tanh", "relu", "scaled-tanh"), ("tanh", "linear"),
+COMBOS = list(itertools.product(activations.NAMES, ("tanh", "linear"),
                                 ("sgd", "adamw", "sdlm", "sdlm-running"), (0.0, 0.25), (False, True)))
 
 
@@ -194,7 +195,8 @@ def test_predict_matches_model_forward(activation, head):
 # The determinism rule: a lane's numbers are the same bit for bit whatever K is and whoever
 # its neighbours are (seed 1338 alone in 4 lanes; in a group of 5 in 8 lanes; of 5 in 16).
 INDEPENDENCE = [("tanh", "tanh", "sgd", 0.25, True), ("relu", "linear", "adamw", 0.25, True),
-                ("scaled-tanh", "tanh", "sdlm-running", 0.0, True), ("tanh", "linear", "sdlm", 0.25, False)]
+                ("scaled-tanh", "tanh", "sdlm-running", 0.0, True), ("tanh", "linear", "sdlm", 0.25, False),
+                ("elu", "tanh", "sgd", 0.25, True)]
 
 
 @pytest.mark.parametrize("combo", INDEPENDENCE, ids=["-".join(map(str, c)) for c in INDEPENDENCE])
@@ -275,7 +277,8 @@ import hashlib, json, sys
 sys.path.insert(0, {tests!r})
 import numpy as np
 from test_lockstep import INDEPENDENCE, N_SHORT, _combo, _digits, _train_group
-from lecun1989 import lockstep
+from lecun1989 import activations, lockstep
+from lecun1989.lanevec import width_tag
 out = []
 for combo in INDEPENDENCE:
     cfg = _combo(*combo)
@@ -318,3 +321,73 @@ def test_the_same_numbers_on_an_avx2_machine(tmp_path):
         pred = eng.predict_numpy(lockstep._images(x))[2]
         mine.append(hashlib.sha256(lane.tobytes() + pred.tobytes()).hexdigest())
     assert child["hashes"] == mine
+
+
+def test_activation_codes_are_the_registry_s():
+    """The kernels' codes are the registry's indices, the tanh head's squashing its head rule;
+    a name outside the registry is a one-line ConfigError, not a KeyError."""
+    import types as pytypes
+
+    from lecun1989.config import ConfigError
+    for name in activations.NAMES:
+        act, head, out_act = lockstep.activation_codes(Config(activation=name))
+        assert act == activations.index(name) and head == lockstep.HEAD_SQUASH
+        assert out_act == activations.index(activations.head_of(name).name)
+        assert lockstep.activation_codes(Config(activation=name, head="linear"))[1:] == (lockstep.HEAD_LINEAR, -1)
+    assert lockstep.activation_codes(Config(activation="scaled-tanh"))[2] == activations.index("scaled-tanh")
+    with pytest.raises(ConfigError, match="lockstep engine has no activation 'swish'"):
+        lockstep.activation_codes(pytypes.SimpleNamespace(activation="swish", head="tanh"))
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu", "scaled-tanh"])
+def test_vector_forms_are_the_registry_s_kernels(name):
+    """The activations written as lane vectors (`_lact`) against the registry's scalar kernel (the
+    fast engine's) applied lane by lane (`_activate_lanes`, how any other entry runs), on 400,000
+    points of [-12, 12] and 0, -0, NaN, +-inf, tiny and clamp values: the values bit for bit; the
+    derivatives too for relu, and for the two tanh within one rounding of t*t and one of the
+    result (at most 2^-23 x A S absolute): the fast engine's kernel is compiled with fast-math's
+    `contract`, which fuses 1 - t*t into one multiply-add, while the lockstep engine rounds t*t
+    first, as its tests and its recorded runs always have."""
+    x = np.concatenate([np.linspace(-12, 12, 400_000, dtype=np.float32),
+                        np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-30, -1e-30, 9.1, -9.1] + [0.0] * 7,
+                                 np.float32)])
+    wt = width_tag(16)
+    n = x.size // 16
+    vec = [np.empty_like(x) for _ in range(2)]
+    lanes = [np.empty_like(x) for _ in range(2)]
+    lockstep._activate(x, vec[0], vec[1], n, activations.index(name), True, wt)
+    lockstep._activate_lanes(x, lanes[0], lanes[1], n, activations.index(name), True, wt)
+    assert np.array_equal(vec[0].view(np.uint32), lanes[0].view(np.uint32))
+    if name == "relu":
+        assert np.array_equal(vec[1].view(np.uint32), lanes[1].view(np.uint32))
+    else:
+        scale = 1.0 if name == "tanh" else float(lockstep.SAS)
+        assert np.array_equal(np.isnan(vec[1]), np.isnan(lanes[1]))
+        assert np.nanmax(np.abs(vec[1] - lanes[1])) <= 2.0 ** -23 * scale     # and the result's rounding
+
+
+def test_a_cache_older_than_any_source_is_dropped(tmp_path, monkeypatch):
+    """numba checks only the defining file's time stamp: an edit of lanevec.py (or the registry,
+    the tanh, the geometry) must drop the kernels' cache (lockstep/compilation.py)."""
+    import os
+    import time
+
+    from lecun1989.lockstep import compilation
+    names = {d.__name__ for d in compilation._dispatchers()}
+    assert {"_kernel", "_lact", "_scalar_act", "_h2_backward", "_forward", "_elu_fast"} <= names
+    assert {p.name for p in compilation._sources()} >= {"lanevec.py", "activations.py", "tanh.py", "kernel.py"}
+    lockstep.LockstepEngine(Config(), [Net1989(seed=1)], k=4).predict_numpy(np.zeros((1, 16, 16), np.float32))
+    assert compilation._cache_is_current() is True
+    edited = tmp_path / "lanevec.py"
+    edited.write_text("")
+    later = time.time() + 100
+    os.utime(edited, (later, later))
+    monkeypatch.setattr(compilation, "_sources", lambda real=compilation._sources: real() + [edited])
+    assert compilation._cache_is_current() is False
+    flushed = []
+    monkeypatch.setattr(compilation, "_dispatchers",
+                        lambda: [SimpleNamespace(_cache=SimpleNamespace(flush=lambda: flushed.append(1)))] * 3)
+    monkeypatch.setattr(compilation, "_ENSURED", False)
+    compilation.ensure_compiled()
+    compilation.ensure_compiled()               # once per process
+    assert flushed == [1, 1, 1]

@@ -19,6 +19,12 @@ process ends), so each run is trained once; a process skips the runs another one
 the rest, then waits for those (or trains them, if their process stopped) before it writes the
 table.
 
+With engine "lockstep" a worker trains a group of runs at once: the seeds of one config, up to
+K of them (the CPU's float32 lanes; make_batches), one per vector lane (train.train_group_into:
+each seed in its own temporary folder, all renamed into place when the group has finished, every
+run claimed before the group starts). The run folders are those of single runs, named
+`<hash>-lockstep` (its float rounding differs from the fast engine's).
+
 Runs go through an `Executor` (one method: `map(fn, jobs)` yielding results as they finish).
 `LocalExecutor` uses one single-threaded process per core; a cluster backend would implement
 the same method. Each run depends only on its config (init, dropout masks and shifts all come
@@ -199,26 +205,92 @@ def train_job(job: RunJob) -> dict:
     error}. `busy`: another process holds the run's claim (it is training it). A run finished
     meanwhile by another process is read back (`reused`); a damaged one is trained again. An
     exception becomes a `failed` outcome (and no folder), so it does not stop other runs."""
+    return train_batch((job,))[0]
+
+
+def _blank_outcome(job: RunJob) -> dict:
     final = Path(job.dir)
-    out = {"id": final.name, "dir": str(final), "seed": job.config.seed, "diverged_at": None,
-           "train": None, "test": None, "error": None}
-    try:
-        with store.claim(final) as mine:
-            if not mine:
-                return {**out, "status": "busy", "seconds": 0.0}
-            if final.exists():
-                if store.check_run(final, job.config) is None:
-                    return {**_finished_outcome(final), "by_other": True}
-                store.discard(final)
-            data = _data_for(job.config, job.data_root)
-            from .train import train_into
-            res = train_into(job.config, final, engine=job.engine, data=data, progress=False)
-        status = "diverged" if res.diverged_at is not None else "done"
-        out.update(status=status, diverged_at=res.diverged_at, seconds=res.seconds,
-                   train=res.final("train"), test=res.final("test"))
-    except Exception as e:  # noqa: BLE001 - reported as a failed run, the others go on
-        out.update(status="failed", seconds=0.0, error=_error_text(e))
-    return out
+    return {"id": final.name, "dir": str(final), "seed": job.config.seed, "diverged_at": None,
+            "train": None, "test": None, "error": None}
+
+
+def train_batch(batch: tuple[RunJob, ...]) -> list[dict]:
+    """train_job for a batch: one run (any engine), or a lockstep group (engine "lockstep": seeds
+    of one config, trained together by train.train_group_into). Returns one outcome per job, in
+    order. Every run of the batch is claimed before any is trained and the claims are held until
+    the batch is in place; runs another process holds are `busy` (left to it), runs finished
+    meanwhile are read back, the others trained together. A failure fails the runs trained
+    together (and leaves none of their folders), not the other runs of the ladder."""
+    outs = [_blank_outcome(j) for j in batch]
+    with contextlib.ExitStack() as claims:
+        mine = []
+        for i, job in enumerate(batch):
+            final = Path(job.dir)
+            try:
+                if not claims.enter_context(store.claim(final)):
+                    outs[i].update(status="busy", seconds=0.0)
+                    continue
+                if final.exists():
+                    if store.check_run(final, job.config) is None:
+                        outs[i] = {**_finished_outcome(final), "by_other": True}
+                        continue
+                    store.discard(final)
+            except Exception as e:  # noqa: BLE001 - reported as a failed run, the others go on
+                outs[i].update(status="failed", seconds=0.0, error=_error_text(e))
+                continue
+            mine.append(i)
+        if not mine:
+            return outs
+        first = batch[mine[0]]
+        try:
+            data = _data_for(first.config, first.data_root)
+            if first.engine == "lockstep":
+                from .train import train_group_into
+                results = train_group_into(first.config, [batch[i].config.seed for i in mine],
+                                           [batch[i].dir for i in mine], engine="lockstep", data=data)
+            else:
+                [i] = mine
+                from .train import train_into
+                results = [train_into(first.config, batch[i].dir, engine=first.engine, data=data, progress=False)]
+        except Exception as e:  # noqa: BLE001 - reported as failed runs, the others go on
+            for i in mine:
+                outs[i].update(status="failed", seconds=0.0, error=_error_text(e))
+            return outs
+    for i, res in zip(mine, results):
+        outs[i].update(status="diverged" if res.diverged_at is not None else "done", diverged_at=res.diverged_at,
+                       seconds=res.seconds, train=res.final("train"), test=res.final("test"))
+    return outs
+
+
+def lockstep_lanes() -> int:
+    """The runs per lockstep group: the CPU's float32 lanes (lockstep.cpu_lanes: 16 with AVX-512,
+    8 with AVX2; LECUN1989_LOCKSTEP_K overrides it)."""
+    from .lockstep import cpu_lanes
+    return cpu_lanes()
+
+
+def make_batches(todo: list[RunJob], k: int | None = None) -> list[tuple[RunJob, ...]]:
+    """What one worker trains at a time: one run, or for engine "lockstep" the runs of one config
+    (seeds apart) in groups of up to k (default lockstep_lanes(); the last group of a config holds
+    the rest, in lockstep.group_lanes lanes), in the order of their first run in `todo`."""
+    batches: list[tuple[RunJob, ...]] = []
+    same: dict[tuple, list[RunJob]] = {}
+    order: list[tuple] = []
+    for j in todo:
+        if j.engine != "lockstep":
+            batches.append((j,))
+            continue
+        key = (j.config.with_overrides(seed=0).hash(), j.data_root)
+        if key not in same:
+            same[key] = []
+            order.append(key)
+        same[key].append(j)
+    if order:
+        k = int(k or lockstep_lanes())
+        for key in order:
+            runs = same[key]
+            batches += [tuple(runs[g:g + k]) for g in range(0, len(runs), k)]
+    return batches
 
 
 def _finished_outcome(run_dir: Path) -> dict:
@@ -397,7 +469,8 @@ def run_many(jobs: list[RunJob], *, workers: int | None = None, executor: Execut
         on_plan(len(by_dir), todo)
     for line in notes:
         say(line)
-    # Longest runs first: the last runs to start are short, so the workers finish together.
+    # Longest runs (lockstep groups: the most digit-passes of one worker) first: the last to
+    # start are short, so the workers finish together.
     todo.sort(key=lambda j: -_cost(j.config))
     ex = executor or LocalExecutor(workers)
     k = 0
@@ -405,14 +478,16 @@ def run_many(jobs: list[RunJob], *, workers: int | None = None, executor: Execut
         with _TermAsInterrupt(), _Watch(todo, on_progress) as watch:
             pending, waiting = list(todo), False
             while True:
-                for outcome in ex.map(train_job, pending):
-                    if outcome["status"] == "busy":
-                        continue
-                    k += 1
-                    by_dir[outcome["dir"]] = outcome
-                    watch.done(outcome["dir"])
-                    if on_done is not None:
-                        on_done(outcome, k, len(todo))
+                batches = sorted(make_batches(pending), key=lambda b: -_cost(b[0].config) * len(b))
+                for outcomes in ex.map(train_batch, batches):
+                    for outcome in outcomes:
+                        if outcome["status"] == "busy":
+                            continue
+                        k += 1
+                        by_dir[outcome["dir"]] = outcome
+                        watch.done(outcome["dir"])
+                        if on_done is not None:
+                            on_done(outcome, k, len(todo))
                 busy = [j for j in todo if str(j.dir) not in by_dir]
                 if not busy:
                     break
@@ -497,13 +572,19 @@ def progress_line(outcome: dict, k: int, total: int, step: str) -> str:
 # Training digits per second and process, for the estimate before a ladder starts when no run of
 # its folder has finished yet: measured on an AMD EPYC / Intel Xeon core of this project's
 # machines, evaluation of both splits after every pass included (a0 and a4 runs of
-# docs/ladder.md: 40,000-48,000 for the fast engine; the reference loop about 600).
-DIGITS_PER_SECOND = {"fast": 40_000.0, "torch": 600.0}
+# docs/ladder.md: 40,000-48,000 for the fast engine; the reference loop about 600). The lockstep
+# engine, per seed in groups of 16: 0.76 s for the faithful 23-pass run against the fast
+# engine's 1.77 s in the same benchmark (docs/lockstep.md, "Speed"), so 40,000 x 1.77 / 0.76.
+DIGITS_PER_SECOND = {"fast": 40_000.0, "torch": 600.0, "lockstep": 93_000.0}
+# ... but its AdamW steps are memory-bound (docs/lockstep.md, "The anchor ladder on the lockstep
+# engine": a2-a4 of the 40-seed anchor ladder, 16,000-35,000 per run and process under load).
+LOCKSTEP_ADAMW_DIGITS_PER_SECOND = 25_000.0
 
 
 def estimate_seconds(todo: list[RunJob], engine: str, workers: int, out: Path) -> float:
     """Wall seconds to train `todo` on `workers` processes: the digit-passes to train divided by
-    the rate of this folder's finished runs of the same engine (else DIGITS_PER_SECOND)."""
+    the rate of this folder's finished runs of the same engine (else DIGITS_PER_SECOND; a
+    lockstep run's seconds are its group's shared out, so its rate is per seed as well)."""
     done_digits = done_secs = 0.0
     for d in (Path(out) / "runs").glob("*"):
         st = d / STATUS_FILE
@@ -519,8 +600,11 @@ def estimate_seconds(todo: list[RunJob], engine: str, workers: int, out: Path) -
             continue
         done_digits += _cost(cfg)
         done_secs += float(status["seconds"])
-    rate = done_digits / done_secs if done_secs > 0 else DIGITS_PER_SECOND.get(engine, DIGITS_PER_SECOND["torch"])
-    return sum(_cost(j.config) for j in todo) / rate / max(1, workers)
+    if done_secs > 0:
+        return sum(_cost(j.config) for j in todo) / (done_digits / done_secs) / max(1, workers)
+    default = DIGITS_PER_SECOND.get(engine, DIGITS_PER_SECOND["torch"])
+    return sum(_cost(j.config) / (LOCKSTEP_ADAMW_DIGITS_PER_SECOND if engine == "lockstep" and
+                                  j.config.optimizer == "adamw" else default) for j in todo) / max(1, workers)
 
 
 def _duration(seconds: float) -> str:
@@ -562,15 +646,20 @@ def run_steps(steps: list[Preset], seeds: tuple[int, ...], out: str | os.PathLik
     shared = f", {len(jobs) - n_runs} shared between steps" if len(jobs) > n_runs else ""
 
     def plan(n_done: int, todo: list[RunJob]) -> None:
+        units = len(make_batches(todo)) if engine == "lockstep" else len(todo)
+        groups = f" in {units} lockstep group(s)" if engine == "lockstep" and todo else ""
         say(f"{n_runs} runs ({len(steps)} step{'s' * (len(steps) > 1)} x {len(seeds)} seed{'s' * (len(seeds) > 1)}"
             f"{shared}): {n_done} already done in "
-            f"{out}, {len(todo)} to train on {min(w, max(1, len(todo)))} process(es), engine {engine}"
-            + (f"; estimated {_duration(estimate_seconds(todo, engine, min(w, len(todo)), out))}" if todo else ""))
+            f"{out}, {len(todo)} to train{groups} on {min(w, max(1, units))} process(es), engine {engine}"
+            + (f"; estimated {_duration(estimate_seconds(todo, engine, min(w, units), out))}" if todo else ""))
         if todo:
             _check_data(todo)
             if engine == "fast":
                 from .fast import ensure_compiled
                 ensure_compiled()       # compile once, before the workers start (they load the cache)
+            elif engine == "lockstep":
+                from .lockstep.compilation import ensure_compiled
+                ensure_compiled()       # a stale cache dropped once here, not by each worker
 
     outcomes = run_many(jobs, workers=workers, executor=executor, on_line=say, on_plan=plan,
                         on_progress=on_progress,

@@ -1,4 +1,4 @@
-"""Vectors of K lanes for the lockstep engine (lockstep.py): one lane per run (seed).
+"""Vectors of K lanes for the lockstep engine (the lockstep package): one lane per run (seed).
 
 simd.py's vectors have a fixed 8 lanes; here the width is the group's size K, carried in the
 numba *type* of a width tag - a tuple of K integers (`width_tag(K)`) passed to every kernel - so
@@ -176,3 +176,4 @@ def lrelu(typingctx, v):
         d = builder.select(builder.fcmp_ordered(">", x, zero), one, zero)
         return context.make_tuple(builder, sig.return_type, [h, d])
     return types.UniTuple(v, 2)(v), codegen
+

@@ -410,3 +410,48 @@ def train_into(cfg: Config, final: str | os.PathLike, *, engine: str = "fast", d
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return res
+
+
+def train_group_into(cfg: Config, seeds, finals, *, engine: str = "lockstep", data=None, data_root=None,
+                     k: int | None = None) -> list[RunResult]:
+    """train_into for several seeds of one config trained together (run_group: engine "lockstep"
+    trains them K at a time in vector lanes): each seed into its own `.tmp-<name>-<pid>` beside
+    its final folder, status.json written, then every folder renamed into place. Returns one
+    RunResult per seed, in order.
+
+    As with train_into, nothing is left under any final folder unless its run finished; an
+    interruption or a failure of the group removes every temporary folder of the group (the
+    runs of a group finish together, so none of them is kept half-written)."""
+    seeds, finals = list(seeds), [Path(f) for f in finals]
+    if len(seeds) != len(finals):
+        raise ValueError("train_group_into: one final folder per seed")
+    tmps = []
+    for final in finals:
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(os_error_line(e, e.filename or final.parent)) from None
+        tmps.append(final.parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}")
+    for parent in {f.parent for f in finals}:
+        clean_stale(parent)
+    try:
+        for tmp in tmps:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+        results = run_group(cfg, seeds, engine=engine, data=data, data_root=data_root, out_dirs=tmps, k=k)
+        for res, tmp in zip(results, tmps):
+            write_json(tmp / STATUS_FILE, status_record(res.config, engine, res))
+        for tmp, final in zip(tmps, finals):
+            put_in_place(tmp, final, False)
+    except (OSError, OutputError) as e:     # outputs only: data problems are DataErrors
+        for tmp in tmps:
+            shutil.rmtree(tmp, ignore_errors=True)
+        line = str(e) if isinstance(e, OutputError) else os_error_line(e, e.filename or tmps[0])
+        for tmp, final in zip(tmps, finals):
+            line = line.replace(str(tmp), str(final))
+        raise OutputError(line + " (the unfinished runs of the group were removed)") from None
+    except BaseException:
+        for tmp in tmps:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return results

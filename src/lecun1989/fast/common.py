@@ -43,8 +43,6 @@ HEAD_SQUASH, HEAD_LINEAR = 0, 1
 OPT = {"sgd": 0, "adamw": 1, "sdlm": 2}
 OPT_SGD, OPT_ADAMW, OPT_SDLM = OPT["sgd"], OPT["adamw"], OPT["sdlm"]
 MODE_TRAIN, MODE_PREDICT, MODE_HESSIAN = 0, 1, 2
-# torch.optim.AdamW defaults (lr is given per pass)
-ADAM_BETA1, ADAM_BETA2, ADAM_EPS, ADAM_WD = 0.9, 0.999, 1e-8, 1e-2
 ALIGN = 64                                  # bytes: a cache line (arrays and parameters start on one)
 
 # fastmath without nnan/ninf: a diverging run must still produce NaN/inf, as the reference does.

@@ -27,7 +27,7 @@ def _sources() -> list[Path]:
     checks only the file that defines a function, so a change to another of these must be found
     here."""
     root = _PACKAGE.parent
-    files = sorted(_PACKAGE.glob("*.py")) + [root / "simd.py", root / "activations.py", root / "geometry.py"]
+    files = sorted(_PACKAGE.glob("*.py")) + [root / "simd.py", root / "activations.py", root / "geometry.py", root / "adamw.py"]
     return [f for f in files if f.exists()]
 
 

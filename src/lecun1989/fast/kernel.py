@@ -9,9 +9,10 @@ import math
 import numpy as np
 from numba import njit
 
+from ..adamw import adamw_update
 from ..geometry import OUTPUTS
 from ..simd import LANES, vfma, vload, vmul, vsplat, vstore, vzero
-from .common import (ADAM_BETA1, ADAM_BETA2, ADAM_EPS, ADAM_WD, F32, HEAD_SQUASH, JIT, MODE_HESSIAN,
+from .common import (F32, HEAD_SQUASH, JIT, MODE_HESSIAN,
                      MODE_PREDICT, MODE_TRAIN, OPT_ADAMW, OPT_SDLM, OPT_SGD, P1, P2, TAPS)
 from .layers import (_activate, _h1_backward, _h1_forward, _h2_backward, _h2_backward_maps, _h2_forward,
                      _h2_forward_maps, _h2_im2col, _h3_forward, _input)
@@ -311,22 +312,5 @@ def _kernel(mode, X, labels, shifts, use_shift, masks, use_mask, lr, step0, resu
 
 @njit(**JIT)
 def _adamw(theta, grad, adam_m, adam_v, lr, step):
-    """torch.optim.AdamW, single-tensor path, amsgrad False: decoupled decay p *= 1 - lr wd, then
-    Adam with bias correction; the scalars in float64 as torch computes them in Python."""
-    bc1 = 1.0 - ADAM_BETA1 ** step
-    bc2s = math.sqrt(1.0 - ADAM_BETA2 ** step)
-    decay = F32(1.0 - lr * ADAM_WD)
-    b1c = F32(1.0 - ADAM_BETA1)
-    b2 = F32(ADAM_BETA2)
-    b2c = F32(1.0 - ADAM_BETA2)
-    ssize = F32(lr / bc1)
-    bc2 = F32(bc2s)
-    eps = F32(ADAM_EPS)
-    for i in range(theta.size):
-        gi = grad[i]
-        mt = adam_m[i] + b1c * (gi - adam_m[i])     # exp_avg.lerp_(grad, 1 - beta1)
-        vt = adam_v[i] * b2 + b2c * gi * gi          # exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
-        adam_m[i] = mt
-        adam_v[i] = vt
-        denom = np.sqrt(vt) / bc2 + eps              # (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
-        theta[i] = theta[i] * decay - ssize * (mt / denom)
+    """torch.optim.AdamW's step (adamw.py), compiled with this engine's flags."""
+    adamw_update(theta, grad, adam_m, adam_v, lr, step)

@@ -75,8 +75,6 @@ A_TANH, A_RELU, A_SCALED_TANH = (activations.index(n) for n in ("tanh", "relu", 
 HEAD_SQUASH, HEAD_LINEAR = 0, 1
 OPT = {"sgd": 0, "adamw": 1, "sdlm": 2}
 MODE_TRAIN, MODE_PREDICT, MODE_HESSIAN = 0, 1, 2
-# torch.optim.AdamW defaults (lr is given per pass), as fast.py
-ADAM_BETA1, ADAM_BETA2, ADAM_EPS, ADAM_WD = 0.9, 0.999, 1e-8, 1e-2
 
 # No fast-math (see the module docstring); error_model numpy: division without Python's check.
 LJIT = dict(cache=True, fastmath=False, error_model="numpy", boundscheck=False, nogil=True)

@@ -37,7 +37,7 @@ def _sources() -> list[Path]:
     compiled with them) and the geometry's constants."""
     files = [_PACKAGE / f"{m}.py" for m in _COMPILED] + [_ROOT / "lanevec.py", _ROOT / "activations.py",
                                                           _ROOT / "geometry.py", _ROOT / "fast" / "tanh.py",
-                                                          _ROOT / "fast" / "common.py"]
+                                                          _ROOT / "fast" / "common.py", _ROOT / "adamw.py"]
     return [f for f in files if f.exists()]
 
 

@@ -3,15 +3,13 @@ all K lanes; and the AdamW step."""
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 from numba import njit
 
+from ..adamw import adamw_update
 from ..geometry import H1_MAPS, H2_MAPS, H2_UNITS, H3_UNITS, OUTPUTS
 from ..lanevec import lfma, lload, lmul, lsplat, lstore, lsub, lzero
 from .backward import _h1_backward, _h2_backward, _h3_backward
-from .common import (ADAM_BETA1, ADAM_BETA2, ADAM_EPS, ADAM_WD, F32, H1PAD, HEAD_SQUASH, LJIT, MODE_HESSIAN,
+from .common import (F32, H1PAD, HEAD_SQUASH, LJIT, MODE_HESSIAN,
                      MODE_PREDICT, MODE_TRAIN, N_PARAMS, O_B1, O_B2, O_B3, O_B4, O_W1, O_W2, O_W3, O_W4, P1,
                      S_A1, S_D1, S_D2, S_D3, S_DA2, S_DH1PAD, S_DH2, S_DH3, S_DOUT, S_DZ, S_H1PAD, S_H1PSQ,
                      S_H2, S_H2D, S_H3, S_OUT, S_W2SQ, S_XPAD, S_XPSQ, S_Z, W2ROW, XPAD)
@@ -19,27 +17,9 @@ from .forward import _forward, _softmax
 
 
 @njit(**LJIT)
-def _adamw(theta, grad, madam, vadam, lr, step):
-    """torch.optim.AdamW, single-tensor path, amsgrad False, lane by lane (as fast._adamw):
-    decoupled decay p *= 1 - lr wd, then Adam with bias correction; the scalars in float64 as
-    torch computes them in Python."""
-    bc1 = 1.0 - ADAM_BETA1 ** step
-    bc2s = math.sqrt(1.0 - ADAM_BETA2 ** step)
-    decay = F32(1.0 - lr * ADAM_WD)
-    b1c = F32(1.0 - ADAM_BETA1)
-    b2 = F32(ADAM_BETA2)
-    b2c = F32(1.0 - ADAM_BETA2)
-    ssize = F32(lr / bc1)
-    bc2 = F32(bc2s)
-    eps = F32(ADAM_EPS)
-    for t in range(theta.size):
-        g = grad[t]
-        mt = madam[t] + b1c * (g - madam[t])      # exp_avg.lerp_(grad, 1 - beta1)
-        vt = vadam[t] * b2 + b2c * g * g         # exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
-        madam[t] = mt
-        vadam[t] = vt
-        denom = np.sqrt(vt) / bc2 + eps          # (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
-        theta[t] = theta[t] * decay - ssize * (mt / denom)
+def _adamw(theta, grad, adam_m, adam_v, lr, step):
+    """torch.optim.AdamW's step (adamw.py), compiled with this engine's flags."""
+    adamw_update(theta, grad, adam_m, adam_v, lr, step)
 
 
 # -- the entry point ------------------------------------------------------------------------------

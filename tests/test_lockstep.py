@@ -391,3 +391,12 @@ def test_a_cache_older_than_any_source_is_dropped(tmp_path, monkeypatch):
     compilation.ensure_compiled()
     compilation.ensure_compiled()               # once per process
     assert flushed == [1, 1, 1]
+
+
+def test_other_widths_are_a_clear_error_not_a_crash():
+    """The lockstep kernels are compiled for the paper's widths; a wider net is refused with one
+    line naming the engine that can train it."""
+    from lecun1989.config import ConfigError
+    from lecun1989.lockstep import group
+    with pytest.raises(ConfigError, match="lockstep engine trains the paper's widths only.*--engine fast"):
+        group.run_group(Config(h1_maps=24, h2_maps=24, passes=1), [1337, 1338], data=object())

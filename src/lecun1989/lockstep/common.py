@@ -127,6 +127,15 @@ def h2_groups(table) -> np.ndarray:
     return np.array(rows, dtype=np.int64)
 
 
+def check_supported(cfg: Config) -> None:
+    """ConfigError for what this engine cannot train: its kernels are compiled for the paper's
+    widths (geometry's constants: every lane's arrays have the same fixed shapes)."""
+    widths = (cfg.h1_maps, cfg.h2_maps, cfg.h3_units)
+    if widths != (H1_MAPS, H2_MAPS, H3_UNITS):
+        raise ConfigError(f"the lockstep engine trains the paper's widths only ({H1_MAPS}/{H2_MAPS}/{H3_UNITS} "
+                          f"H1/H2/H3), not {'/'.join(map(str, widths))}: use --engine fast for other widths")
+
+
 def activation_codes(cfg: Config) -> tuple[int, int, int]:
     """(hidden units' code, head kind, the tanh head's squashing code or -1 for a linear head),
     the codes from the activation registry and its head rule (activations.head_of). ConfigError

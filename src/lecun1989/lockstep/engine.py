@@ -9,7 +9,7 @@ from ..config import Config, MSE_FACTOR
 from ..geometry import H1_MAPS, H1_SIDE, H2_UNITS, IMAGE, OUTPUTS, PAD, PARAM_SHAPES
 from ..lanevec import width_tag
 from .common import (ALIGN, BG, H1PAD, MODE_HESSIAN, MODE_PREDICT, MODE_TRAIN, N_PARAMS, N_SCRATCH, OFFSETS,
-                     OPT, SCR, XPAD, _SIZES, activation_codes, cpu_lanes, h2_groups, table_of)
+                     OPT, SCR, XPAD, _SIZES, activation_codes, check_supported, cpu_lanes, h2_groups, table_of)
 from .compilation import ensure_compiled
 from .kernel import _kernel
 
@@ -50,6 +50,7 @@ class LockstepEngine:
 
     def __init__(self, cfg: Config, models: list, *, k: int | None = None) -> None:
         ensure_compiled()       # a cache older than any of the kernels' sources is dropped first
+        check_supported(cfg)
         self.cfg = cfg
         self.k = int(k or cpu_lanes())
         self.runs = len(models)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..config import Config
 from ..geometry import H2_UNITS
-from .common import cpu_lanes
+from .common import check_supported, cpu_lanes
 from .engine import LockstepEngine, _images
 
 
@@ -34,6 +34,7 @@ def run_group(cfg: Config, seeds, *, data=None, data_root=None, out_dirs=None, k
     checkpoint.pt, as train.run writes them. on_pass(seed, pass_number, train_record, test_record)
     after each pass of each run. A run whose loss becomes non-finite stops as in train.run (its
     lane goes on computing in the group, unrecorded)."""
+    check_supported(cfg)
     k = int(k or cpu_lanes())
     seeds = list(seeds)
     if out_dirs is not None and len(out_dirs) != len(seeds):

@@ -290,6 +290,16 @@ def _bar_args(cfg: Config, pass_index: int, n: int) -> dict:
                 leave=False, unit="digit", unit_scale=True)
 
 
+def run_splits(cfg: Config, data=None, data_root=None):
+    """(train images, train labels, test images, test labels) as tensors for a run of `cfg`: the
+    training split it uses (`training_split`) and the whole test split; data loaded if not given."""
+    if data is None:
+        data = load_data(cfg, data_root)
+    xtr, ytr = training_split(cfg, data)
+    return (xtr, ytr, torch.as_tensor(data.test.x, dtype=torch.float32),
+            torch.as_tensor(data.test.y, dtype=torch.int64))
+
+
 def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
         out: str | os.PathLike | None = None,
         on_pass: Callable[[int, dict, dict], None] | None = None,
@@ -306,11 +316,7 @@ def run(cfg: Config, *, engine: str = "fast", data=None, data_root=None,
     the ladders train into a temporary folder renamed when finished: train_into.)
     """
     t0 = time.perf_counter()
-    if data is None:
-        data = load_data(cfg, data_root)
-    xtr, ytr = training_split(cfg, data)
-    xte = torch.as_tensor(data.test.x, dtype=torch.float32)
-    yte = torch.as_tensor(data.test.y, dtype=torch.int64)
+    xtr, ytr, xte, yte = run_splits(cfg, data, data_root)
     if engine == "torch":
         torch.use_deterministic_algorithms(True)    # as the anchor does
     streams = make_streams(cfg)

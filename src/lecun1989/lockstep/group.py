@@ -57,13 +57,9 @@ def _run_one_group(cfg, seeds, *, data, data_root, out_dirs, k, eval_train, on_p
     from .. import metrics
     from ..config import lr_at
     from ..store import metrics_text, write_json, write_text
-    from ..train import RunResult, load_data, make_streams, save_checkpoint, sdlm_sample, training_split
+    from ..train import RunResult, make_streams, run_splits, save_checkpoint, sdlm_sample
     t0 = time.perf_counter()
-    if data is None:
-        data = load_data(cfg, data_root)
-    xtr, ytr = training_split(cfg, data)
-    xte = torch.as_tensor(data.test.x, dtype=torch.float32)
-    yte = torch.as_tensor(data.test.y, dtype=torch.int64)
+    xtr, ytr, xte, yte = run_splits(cfg, data, data_root)
     Xtr, Xte = _images(xtr), _images(xte)
     cfgs = [cfg.with_overrides(seed=s) for s in seeds]
     streams = [make_streams(c) for c in cfgs]

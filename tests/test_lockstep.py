@@ -23,27 +23,7 @@ from lecun1989.config import Config
 from lecun1989.model import Net1989
 from lecun1989.train import AnchorStreams, TorchEngine, net_config, pass_randomness, run, run_group, sdlm_sample
 
-N_SHORT = 100
-TOL = 1e-5                        # x the largest |weight| of the reference model
-SDLM = dict(sdlm_mu=0.02, sdlm_sample=50)
-
-
-def _digits(n: int, seed: int = 0):
-    """Random 'digits' in [-1, 1] with a background of -1, and random labels (as test_fast)."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand((n, 1, 16, 16), generator=g) * 2 - 1
-    x[:, :, :2, :] = -1.0
-    y = torch.randint(0, 10, (n,), generator=g)
-    return x, y
-
-
-def _lr(kw: dict) -> float:
-    # the learning rates of tests/test_fast.py (see the reasons there)
-    if kw["optimizer"] == "adamw":
-        return 3e-4
-    if kw["optimizer"] == "sdlm":
-        return 1e-3 if kw["head"] == "tanh" else 3e-4
-    return 0.03 if kw["head"] == "tanh" else 0.01
+from test_fast import N_SHORT, SDLM, TOL, _digits, _lr  # the fast engine's short-run cases
 
 
 COMBOS = list(itertools.product(activations.NAMES, ("tanh", "linear"),

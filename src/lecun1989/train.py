@@ -385,6 +385,41 @@ def run_group(cfg: Config, seeds, *, engine: str = "lockstep", data=None, data_r
 
 
 # -- into a run folder ------------------------------------------------------------------------
+def _train_in_place(finals: list[Path], train: Callable[[list[Path]], list[RunResult]], *, engine: str,
+                    replace: bool, removed: str) -> list[RunResult]:
+    """train(temporary folders) -> one RunResult per folder, each folder `.tmp-<name>-<pid>`
+    beside its final folder; then every status.json is written and every folder renamed into
+    place. Any failure removes every temporary folder (`removed` says so in an output error)."""
+    for parent in dict.fromkeys(f.parent for f in finals):
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(os_error_line(e, e.filename or parent)) from None
+        clean_stale(parent)
+    tmps = [f.parent / f"{TMP_PREFIX}{f.name}-{os.getpid()}" for f in finals]
+    try:
+        for tmp in tmps:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+        results = train(tmps)
+        for res, tmp in zip(results, tmps):
+            write_json(tmp / STATUS_FILE, status_record(res.config, engine, res))
+        for tmp, final in zip(tmps, finals):
+            put_in_place(tmp, final, replace)
+    except (OSError, OutputError) as e:     # outputs only: data problems are DataErrors
+        for tmp in tmps:
+            shutil.rmtree(tmp, ignore_errors=True)
+        line = str(e) if isinstance(e, OutputError) else os_error_line(e, e.filename or tmps[0])
+        for tmp, final in zip(tmps, finals):
+            line = line.replace(str(tmp), str(final))
+        raise OutputError(f"{line} ({removed})") from None
+    except BaseException:
+        for tmp in tmps:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return results
+
+
 def train_into(cfg: Config, final: str | os.PathLike, *, engine: str = "fast", data=None, data_root=None,
                on_pass=None, progress: bool | None = None, replace: bool = False) -> RunResult:
     """Train one run into `.tmp-<name>-<pid>` beside `final`, write status.json, then rename it
@@ -393,29 +428,11 @@ def train_into(cfg: Config, final: str | os.PathLike, *, engine: str = "fast", d
     Nothing is left under `final` unless the run finished; an interruption or a failure removes
     the temporary folder. replace=True: a run folder already at `final` is replaced (the CLI's
     `train`); else an existing `final` that holds a finished run is kept (a concurrent twin)."""
-    final = Path(final)
-    parent = final.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(os_error_line(e, e.filename or parent)) from None
-    clean_stale(parent)
-    tmp = parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}"
-    try:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        res = run(cfg, engine=engine, data=data, data_root=data_root, out=tmp, on_pass=on_pass,
-                  progress=progress)
-        write_json(tmp / STATUS_FILE, status_record(cfg, engine, res))
-        put_in_place(tmp, final, replace)
-    except (OSError, OutputError) as e:     # outputs only: data problems are DataErrors
-        shutil.rmtree(tmp, ignore_errors=True)
-        line = str(e) if isinstance(e, OutputError) else os_error_line(e, e.filename or tmp)
-        raise OutputError(line.replace(str(tmp), str(final)) + " (the unfinished run was removed)") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return res
+    def train(tmps):
+        return [run(cfg, engine=engine, data=data, data_root=data_root, out=tmps[0], on_pass=on_pass,
+                    progress=progress)]
+    return _train_in_place([Path(final)], train, engine=engine, replace=replace,
+                           removed="the unfinished run was removed")[0]
 
 
 def train_group_into(cfg: Config, seeds, finals, *, engine: str = "lockstep", data=None, data_root=None,
@@ -431,33 +448,8 @@ def train_group_into(cfg: Config, seeds, finals, *, engine: str = "lockstep", da
     seeds, finals = list(seeds), [Path(f) for f in finals]
     if len(seeds) != len(finals):
         raise ValueError("train_group_into: one final folder per seed")
-    tmps = []
-    for final in finals:
-        try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputError(os_error_line(e, e.filename or final.parent)) from None
-        tmps.append(final.parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}")
-    for parent in {f.parent for f in finals}:
-        clean_stale(parent)
-    try:
-        for tmp in tmps:
-            if tmp.exists():
-                shutil.rmtree(tmp)
-        results = run_group(cfg, seeds, engine=engine, data=data, data_root=data_root, out_dirs=tmps, k=k)
-        for res, tmp in zip(results, tmps):
-            write_json(tmp / STATUS_FILE, status_record(res.config, engine, res))
-        for tmp, final in zip(tmps, finals):
-            put_in_place(tmp, final, False)
-    except (OSError, OutputError) as e:     # outputs only: data problems are DataErrors
-        for tmp in tmps:
-            shutil.rmtree(tmp, ignore_errors=True)
-        line = str(e) if isinstance(e, OutputError) else os_error_line(e, e.filename or tmps[0])
-        for tmp, final in zip(tmps, finals):
-            line = line.replace(str(tmp), str(final))
-        raise OutputError(line + " (the unfinished runs of the group were removed)") from None
-    except BaseException:
-        for tmp in tmps:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return results
+
+    def train(tmps):
+        return run_group(cfg, seeds, engine=engine, data=data, data_root=data_root, out_dirs=tmps, k=k)
+    return _train_in_place(finals, train, engine=engine, replace=False,
+                           removed="the unfinished runs of the group were removed")

@@ -17,7 +17,7 @@ from ..fast.tanh import TANH_CLAMP, TP, TQ
 from ..geometry import (BACKGROUND, H1_MAPS, H1_SIDE, H2_FAN_MAPS, H2_MAPS, H2_SIDE, H2_UNITS, H3_UNITS,
                         IMAGE, KERNEL, OUTPUTS, PAD, PARAM_SHAPES, SCALED_TANH_A, SCALED_TANH_S, STRIDE,
                         h2_table)
-from ..lanevec import ldiv, lfma, lload, lmax, lmin, lmul, lrelu, lsplat, lstore, lsub, lzero
+from ..lanevec import ldiv, lfma, lload, lmax, lmin, lmul, lrelu, lsplat, lstore, lsub
 
 # the tuple of the registry's kernels is unrolled in _scalar_act (see fast/layers.py, `_activate`)
 warnings.filterwarnings("ignore", message=".*First-class function type feature is experimental",
@@ -125,6 +125,14 @@ def h2_groups(table) -> np.ndarray:
             r += [0, 0] * (4 - len(part))
             rows.append(r)
     return np.array(rows, dtype=np.int64)
+
+
+@njit(inline="always")
+def param_views(v, K):
+    """The eight parameter blocks (H1w, H1b, H2w, H2b, H3w, H3b, outw, outb) of a flat vector in
+    the parameters' lane-interleaved layout (the weights, a gradient, a diagonal), as views."""
+    return (v[O_W1 * K:O_B1 * K], v[O_B1 * K:O_W2 * K], v[O_W2 * K:O_B2 * K], v[O_B2 * K:O_W3 * K],
+            v[O_W3 * K:O_B3 * K], v[O_B3 * K:O_W4 * K], v[O_W4 * K:O_B4 * K], v[O_B4 * K:N_PARAMS * K])
 
 
 def check_supported(cfg: Config) -> None:

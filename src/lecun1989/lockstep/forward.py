@@ -9,9 +9,9 @@ from numba import njit
 
 from ..geometry import H1_MAPS, H1_SIDE, H2_SIDE, H2_UNITS, H3_UNITS, KERNEL, OUTPUTS, PAD, STRIDE
 from ..lanevec import ladd, lfma, lload, lstore, lzero
-from .common import (F32, H1PAD, LJIT, N_PARAMS, O_B1, O_B2, O_B3, O_B4, O_W1, O_W2, O_W3, O_W4, P1, P2, S_A2,
-                     S_A3, S_D1, S_D2, S_D3, S_DOUT, S_H1PAD, S_H2, S_H2D, S_H3, S_OUT, S_XPAD, S_Z, TAPS,
-                     W2ROW, XPAD, A_RELU, A_SCALED_TANH, A_TANH, _activate, _input, _lact, _scalar_act)
+from .common import (A_RELU, A_SCALED_TANH, A_TANH, F32, H1PAD, LJIT, P1, P2, S_A2, S_A3, S_D1, S_D2, S_D3,
+                     S_DOUT, S_H1PAD, S_H2, S_H2D, S_H3, S_OUT, S_XPAD, S_Z, TAPS, W2ROW, XPAD, _activate,
+                     _input, _lact, _scalar_act, param_views)
 
 
 @njit(**LJIT)
@@ -320,14 +320,7 @@ def _forward(X, e, sidx, use_sample, shifts, use_shift, masks, use_mask, act, ou
     z = S[S_Z * K:(S_Z + OUTPUTS) * K]
     out = S[S_OUT * K:(S_OUT + OUTPUTS) * K]
     dout = S[S_DOUT * K:(S_DOUT + OUTPUTS) * K]
-    W1 = theta[O_W1 * K:O_B1 * K]
-    B1 = theta[O_B1 * K:O_W2 * K]
-    W2 = theta[O_W2 * K:O_B2 * K]
-    B2 = theta[O_B2 * K:O_W3 * K]
-    W3 = theta[O_W3 * K:O_B3 * K]
-    B3 = theta[O_B3 * K:O_W4 * K]
-    W4 = theta[O_W4 * K:O_B4 * K]
-    B4 = theta[O_B4 * K:N_PARAMS * K]
+    W1, B1, W2, B2, W3, B3, W4, B4 = param_views(theta, K)
     _input(X, e, sidx, use_sample, shifts, use_shift, xpad, wt)
     _h1_forward(W1, B1, xpad, h1pad, d1, act, deriv, wt)
     _h2_forward(W2, B2, h1pad, a2, groups, wt)

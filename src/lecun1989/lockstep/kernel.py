@@ -9,10 +9,9 @@ from ..adamw import adamw_update
 from ..geometry import H1_MAPS, H2_MAPS, H2_UNITS, H3_UNITS, OUTPUTS
 from ..lanevec import lfma, lload, lmul, lsplat, lstore, lsub, lzero
 from .backward import _h1_backward, _h2_backward, _h3_backward
-from .common import (F32, H1PAD, HEAD_SQUASH, LJIT, MODE_HESSIAN,
-                     MODE_PREDICT, MODE_TRAIN, N_PARAMS, O_B1, O_B2, O_B3, O_B4, O_W1, O_W2, O_W3, O_W4, P1,
-                     S_A1, S_D1, S_D2, S_D3, S_DA2, S_DH1PAD, S_DH2, S_DH3, S_DOUT, S_DZ, S_H1PAD, S_H1PSQ,
-                     S_H2, S_H2D, S_H3, S_OUT, S_W2SQ, S_XPAD, S_XPSQ, S_Z, W2ROW, XPAD)
+from .common import (F32, H1PAD, HEAD_SQUASH, LJIT, MODE_HESSIAN, MODE_PREDICT, MODE_TRAIN, P1, S_A1, S_D1,
+                     S_D2, S_D3, S_DA2, S_DH1PAD, S_DH2, S_DH3, S_DOUT, S_DZ, S_H1PAD, S_H1PSQ, S_H2,
+                     S_H2D, S_H3, S_OUT, S_W2SQ, S_XPAD, S_XPSQ, S_Z, W2ROW, XPAD, param_views)
 from .forward import _forward, _softmax
 
 
@@ -65,14 +64,7 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
     dh1pad = S[S_DH1PAD * K:(S_DH1PAD + H1_MAPS * H1PAD * H1PAD) * K]
     w2sq = S[S_W2SQ * K:(S_W2SQ + H2_MAPS * W2ROW) * K]
     a1 = S[S_A1 * K:(S_A1 + H1_MAPS * P1) * K]
-    W1 = theta[O_W1 * K:O_B1 * K]
-    B1 = theta[O_B1 * K:O_W2 * K]
-    W2 = theta[O_W2 * K:O_B2 * K]
-    B2 = theta[O_B2 * K:O_W3 * K]
-    W3 = theta[O_W3 * K:O_B3 * K]
-    B3 = theta[O_B3 * K:O_W4 * K]
-    W4 = theta[O_W4 * K:O_B4 * K]
-    B4 = theta[O_B4 * K:N_PARAMS * K]
+    W1, B1, W2, B2, W3, B3, W4, B4 = param_views(theta, K)
     nlr = lsplat(-lr32, wt)
     if mode == MODE_HESSIAN:
         for t in range(hacc.size):
@@ -97,14 +89,7 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
             continue
         # the gradient (training) or the Gauss-Newton diagonal (sdlm) into G = grad or hx
         G = hx if gn else grad
-        G1 = G[O_W1 * K:O_B1 * K]
-        GB1 = G[O_B1 * K:O_W2 * K]
-        G2 = G[O_W2 * K:O_B2 * K]
-        GB2 = G[O_B2 * K:O_W3 * K]
-        G3 = G[O_W3 * K:O_B3 * K]
-        GB3 = G[O_B3 * K:O_W4 * K]
-        G4 = G[O_W4 * K:O_B4 * K]
-        GB4 = G[O_B4 * K:N_PARAMS * K]
+        G1, GB1, G2, GB2, G3, GB3, G4, GB4 = param_views(G, K)
         # -- at the output pre-activation z
         if gn:
             # sdlm.output_d2: tanh head f'(a4)^2 d2mse; linear head p (1 - p) of softmax(a4)

@@ -12,6 +12,14 @@ from numba import njit
 
 ADAM_BETA1, ADAM_BETA2, ADAM_EPS, ADAM_WD = 0.9, 0.999, 1e-8, 1e-2
 F32 = np.float32
+# float32's smallest normal number. A moment below it is stored as zero: with ReLU units the
+# moments of dead units' weights decay through the subnormal range for thousands of steps, and
+# subnormal arithmetic takes a microcode assist on x86 (an AdamW step over such moments measured
+# 22-38x slower per element, benchmarks/subnormal.py). Torch keeps them; the weights cannot tell:
+# such a moment moves its weight by at most lr * 1.2e-38 / eps ~ 1e-33, far below a weight's
+# rounding, and a later gradient g outweighs it unless |g| < ~1e-30 (checked on the documented
+# runs: docs/engine.md, "Subnormal moments").
+TINY = F32(np.finfo(np.float32).tiny)
 
 
 @njit(inline="always")
@@ -31,6 +39,10 @@ def adamw_update(theta, grad, adam_m, adam_v, lr, step):
         gi = grad[i]
         mt = adam_m[i] + b1c * (gi - adam_m[i])     # exp_avg.lerp_(grad, 1 - beta1)
         vt = adam_v[i] * b2 + b2c * gi * gi          # exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
+        if abs(mt) < TINY:
+            mt = F32(0.0)
+        if vt < TINY:
+            vt = F32(0.0)
         adam_m[i] = mt
         adam_v[i] = vt
         denom = np.sqrt(vt) / bc2 + eps              # (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)

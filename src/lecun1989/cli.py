@@ -86,8 +86,8 @@ _RNG_HELP = ("where shifts and dropout masks come from - ours: a stream per (see
 
 
 _ENGINE_HELP = ("fast: the compiled engine; torch: the reference PyTorch loop; lockstep: the seeds of one "
-                "config trained together, one per vector lane (16 with AVX-512): SGD steps 2-5x faster than "
-                "fast, AdamW steps slower; its own float rounding, so its runs have their own ids "
+                "config trained together, one per vector lane (16 with AVX-512): about 2.5x the fast "
+                "engine's throughput per core; its own float rounding, so its runs have their own ids "
                 "(default: %(default)s)")
 
 

@@ -573,12 +573,10 @@ def progress_line(outcome: dict, k: int, total: int, step: str) -> str:
 # its folder has finished yet: measured on an AMD EPYC / Intel Xeon core of this project's
 # machines, evaluation of both splits after every pass included (a0 and a4 runs of
 # docs/ladder.md: 40,000-48,000 for the fast engine; the reference loop about 600). The lockstep
-# engine, per seed in groups of 16: 0.76 s for the faithful 23-pass run against the fast
-# engine's 1.77 s in the same benchmark (docs/lockstep.md, "Speed"), so 40,000 x 1.77 / 0.76.
-DIGITS_PER_SECOND = {"fast": 40_000.0, "torch": 600.0, "lockstep": 93_000.0}
-# ... but its AdamW steps are memory-bound (docs/lockstep.md, "The anchor ladder on the lockstep
-# engine": a2-a4 of the 40-seed anchor ladder, 16,000-35,000 per run and process under load).
-LOCKSTEP_ADAMW_DIGITS_PER_SECOND = 25_000.0
+# engine, per seed in groups of 16 on 2 processes (docs/lockstep.md, "The decisive ladders on the
+# lockstep engine"): SGD steps 200,000-214,000 (a0, a1), AdamW steps 72,000-85,000 (a2-a4).
+DIGITS_PER_SECOND = {"fast": 40_000.0, "torch": 600.0, "lockstep": 200_000.0}
+LOCKSTEP_ADAMW_DIGITS_PER_SECOND = 75_000.0
 
 
 def estimate_seconds(todo: list[RunJob], engine: str, workers: int, out: Path) -> float:

@@ -5,8 +5,8 @@
 1. The AdamW step alone (adamw.adamw_update, compiled as the fast engine compiles it) over 16 x
    9,760 floats - a lockstep group's parameters - in three states: moments of normal size with a
    gradient; moments decaying from 1e-36 under a zero gradient (a dead ReLU unit's weights), with
-   the moments flushed to zero as the engines do; and the same decay without the flush (a copy of
-   the formula kept here only for the comparison). Microseconds per step, best of 5 x 200 steps.
+   the moments flushed to zero as the engines do; and the same decay without the flush
+   (adamw.adamw_update_unflushed, torch's behaviour). Microseconds per step, best of 5 x 200 steps.
 2. Whole training passes with the engines as they are: the size ladder's s4a4 (the modern
    recipe at 48/48/120) and the anchor's a4 on the fast engine (seconds per pass, 3 passes), and
    a4 as one lockstep group of 16 seeds (seconds per seed and pass, 2 passes).
@@ -42,21 +42,8 @@ def _flushed(theta, grad, m, v, lr, step0, steps):
 
 @njit(**dict(JIT, cache=False))
 def _unflushed(theta, grad, m, v, lr, step0, steps):
-    # adamw.adamw_update without the two flushes: torch's arithmetic, subnormals kept
     for s in range(steps):
-        step = step0 + s
-        bc1 = 1.0 - adamw.ADAM_BETA1 ** step
-        bc2 = F32(math.sqrt(1.0 - adamw.ADAM_BETA2 ** step))
-        decay = F32(1.0 - lr * adamw.ADAM_WD)
-        b1c, b2, b2c = F32(1.0 - adamw.ADAM_BETA1), F32(adamw.ADAM_BETA2), F32(1.0 - adamw.ADAM_BETA2)
-        ssize, eps = F32(lr / bc1), F32(adamw.ADAM_EPS)
-        for i in range(theta.size):
-            gi = grad[i]
-            mt = m[i] + b1c * (gi - m[i])
-            vt = v[i] * b2 + b2c * gi * gi
-            m[i] = mt
-            v[i] = vt
-            theta[i] = theta[i] * decay - ssize * (mt / (np.sqrt(vt) / bc2 + eps))
+        adamw.adamw_update_unflushed(theta, grad, m, v, lr, step0 + s)
 
 
 def step_us(fn, m0: float, v0: float, zero_grad: bool, reps: int = 5) -> float:

@@ -55,27 +55,15 @@ def test_normal_moments_match_torch_to_rounding(engine):
 
 
 def _unflushed_step(flags):
-    """adamw_update without its two flushes (torch's arithmetic: subnormal moments kept), compiled
-    with an engine's flags, so that the flush is the only difference."""
-    import math
+    """adamw_update_unflushed (subnormal moments kept) compiled with an engine's flags, so that
+    the flush is the only difference."""
     from numba import njit
-    from lecun1989 import adamw as A
-    F32 = np.float32
+
+    from lecun1989.adamw import adamw_update_unflushed
 
     @njit(**dict(flags, cache=False))
     def step(theta, grad, m, v, lr, step):
-        bc1 = 1.0 - A.ADAM_BETA1 ** step
-        bc2 = F32(math.sqrt(1.0 - A.ADAM_BETA2 ** step))
-        decay = F32(1.0 - lr * A.ADAM_WD)
-        b1c, b2, b2c = F32(1.0 - A.ADAM_BETA1), F32(A.ADAM_BETA2), F32(1.0 - A.ADAM_BETA2)
-        ssize, eps = F32(lr / bc1), F32(A.ADAM_EPS)
-        for i in range(theta.size):
-            gi = grad[i]
-            mt = m[i] + b1c * (gi - m[i])
-            vt = v[i] * b2 + b2c * gi * gi
-            m[i] = mt
-            v[i] = vt
-            theta[i] = theta[i] * decay - ssize * (mt / (np.sqrt(vt) / bc2 + eps))
+        adamw_update_unflushed(theta, grad, m, v, lr, step)
     return step
 
 

@@ -46,7 +46,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from speed import _data
+    from measure import _data
     from lecun1989.config import Config
     from lecun1989.model import Net1989
     from lecun1989.store import write_json

@@ -33,8 +33,8 @@ JIT = dict(common.JIT, cache=False)
 
 
 def _images(n: int) -> np.ndarray:
-    """The first n training digits of speed.py's data (mnist1989, else random digits)."""
-    from speed import _data
+    """The first n training digits of measure.py's data (mnist1989, else random digits)."""
+    from measure import _data
     return np.ascontiguousarray(_data()[0][:n].numpy().reshape(-1, 16, 16))
 
 

@@ -11,7 +11,7 @@ One invocation measures, single-threaded, all on one core:
   lockstep_train/eval/summarize_23pass_s   its parts
   lockstep_23pass_per_seed_s the group's time / K
   lockstep_seed_passes_per_s seeds x 23 faithful passes per second per core (K x 23 / group time)
-  fast_23pass_s              the single-run fast engine, the same run (speed.fast_run, best of R)
+  fast_23pass_s              the single-run fast engine, the same run (measure.fast_run, best of R)
   sgemm_gflops, flop_limit_23pass_s   as speed.py: 57.6e9 flops / the sgemm rate
   lockstep_x_fast            fast_23pass_s / lockstep_23pass_per_seed_s  (acceptance: >= 2)
   lockstep_x_flop_limit      lockstep_23pass_per_seed_s / flop_limit_23pass_s  (acceptance: <= 1.6)
@@ -72,7 +72,7 @@ def lockstep_run(passes: int, data, k: int) -> dict:
 
 def fast_passes(passes: int, data) -> list[float]:
     """Seconds of each pass (training, prediction of both splits, metrics.summarize) of the
-    faithful run on the single-run fast engine, as speed.fast_run runs it."""
+    faithful run on the single-run fast engine, as measure.fast_run runs it."""
     from lecun1989 import metrics
     from lecun1989.config import Config, lr_at
     from lecun1989.fast import FastEngine
@@ -94,8 +94,8 @@ def fast_passes(passes: int, data) -> list[float]:
 
 
 def _fast_cpu(data) -> tuple[float, float]:
-    """(wall, CPU seconds) of speed.fast_run over the 23 passes."""
-    from speed import fast_run
+    """(wall, CPU seconds) of measure.fast_run over the 23 passes."""
+    from measure import fast_run
     c = time.process_time()
     wall = fast_run(PASSES, data)[0]
     return wall, time.process_time() - c
@@ -105,7 +105,7 @@ def measure(data, repeats: int = 3, k: int | None = None, fast_total: float | No
             flop_limit: float | None = None) -> dict:
     """The lockstep keys (module docstring); fast_total / flop_limit: taken from the caller's
     measurements in the same invocation, else measured here."""
-    from speed import FLOPS_23, sgemm_gflops
+    from measure import FLOPS_23, sgemm_gflops
 
     from lecun1989 import lockstep
     k = int(k or lockstep.cpu_lanes())
@@ -159,7 +159,7 @@ def main(argv=None) -> dict:
     import platform
 
     import numba
-    from speed import _data, _report, cpu_model
+    from measure import _data, _report, cpu_model
 
     from lecun1989 import fast
     load_start = os.getloadavg()[0]

@@ -77,20 +77,20 @@ def test_an_interrupted_group_leaves_no_half_written_folder(tmp_path, k4, monkey
     """Ctrl-C while the group of 4 writes its third checkpoint (two runs complete in their
     temporary folders): no run folder, no temporary folder; the next invocation trains all."""
     calls = []
-    save = train.save_checkpoint
+    save = store.save_checkpoint
 
     def interrupted(path, state, cfg):
         calls.append(path)
         if len(calls) == 3:
             raise KeyboardInterrupt
         save(path, state, cfg)
-    monkeypatch.setattr(train, "save_checkpoint", interrupted)
+    monkeypatch.setattr(store, "save_checkpoint", interrupted)
     out = tmp_path / "ladder"
     step = _steps()[:1]
     with pytest.raises(KeyboardInterrupt):
         ladder.run_steps(step, SEEDS[:4], out, engine="lockstep", workers=1)
     assert len(calls) == 3 and list((out / "runs").iterdir()) in ([], [out / "runs" / ".claims"])
-    monkeypatch.setattr(train, "save_checkpoint", save)
+    monkeypatch.setattr(store, "save_checkpoint", save)
     res = ladder.run_steps(step, SEEDS[:4], out, engine="lockstep", workers=1)
     assert res["runs_trained"] == 4 and len(_runs(out)) == 4
 
@@ -98,7 +98,7 @@ def test_an_interrupted_group_leaves_no_half_written_folder(tmp_path, k4, monkey
 def test_a_failed_group_fails_its_runs_only(tmp_path, k4, monkeypatch):
     def full(path, state, cfg):
         raise OSError(28, "No space left on device", str(path))
-    monkeypatch.setattr(train, "save_checkpoint", full)
+    monkeypatch.setattr(store, "save_checkpoint", full)
     out = tmp_path / "ladder"
     res = ladder.run_steps(_steps()[:1], SEEDS[:2], out, engine="lockstep", workers=1)
     assert len(res["runs_failed"]) == 2 and not _runs(out)

@@ -56,8 +56,8 @@ def _run_one_group(cfg, seeds, *, data, data_root, out_dirs, k, eval_train, on_p
 
     from .. import metrics
     from ..config import lr_at
-    from ..store import metrics_text, write_json, write_text
-    from ..train import RunResult, make_streams, run_splits, save_checkpoint, sdlm_sample
+    from ..store import metrics_text, save_checkpoint, write_json, write_text
+    from ..streams import RunResult, make_streams, run_splits, sdlm_sample
     t0 = time.perf_counter()
     xtr, ytr, xte, yte = run_splits(cfg, data, data_root)
     Xtr, Xte = _images(xtr), _images(xte)
@@ -128,7 +128,7 @@ def _run_one_group(cfg, seeds, *, data, data_root, out_dirs, k, eval_train, on_p
 
 def _model_of(cfg: Config, state: dict):
     from ..model import Net1989
-    from ..train import net_config
+    from ..store import net_config
     m = Net1989(net_config(cfg))
     m.load_state_dict(state)
     return m

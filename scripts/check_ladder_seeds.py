@@ -1,5 +1,6 @@
 """Do re-trained seeds repeat the documented ladder? Compares a ladder's results.json with the
-committed one (docs/data/ladder-NAME.json), seed by seed: the run id (config hash), the test
+committed one (docs/data/ladder-NAME.json), seed by seed, step by step (matched by name, else by
+config hash, so the size ladder's s1-s1a4 check against the anchor ladder's a0-a4): the run id (config hash), the test
 misses, and the test error and loss to the last bit, for every seed the two have in common.
 
 Run after a change that must keep training bit for bit the same (a refactor, a new engine
@@ -29,9 +30,11 @@ def main() -> int:
     args = ap.parse_args()
     new, old = (json.load(open(p)) for p in (args.new, args.documented))
     old_steps = {s["step"]: s for s in old["steps"]}
+    # another ladder's step with the same config (size's s1a4 is anchor's a4) is the same runs
+    old_configs = {s["config_hash"]: s for s in old["steps"]}
     bad = 0
     for s in new["steps"]:
-        o = old_steps.get(s["step"])
+        o = old_steps.get(s["step"]) or old_configs.get(s["config_hash"])
         if o is None:
             print(f"{s['step']:5s} not in the documented ladder")
             continue

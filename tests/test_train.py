@@ -72,9 +72,10 @@ ANCHOR_MODERN = dict(activation="relu", head="linear", optimizer="adamw", lr=3e-
 def test_golden_modern_script_with_anchor_streams(mnist1989, reference_modern, tmp_path):
     """The reference loop with the anchor's streams is the anchor's modern script: its first two
     passes (of 80; stop_after=2) give the log's error rates and misses, and the weights after
-    pass 2 equal the script's, bit for bit (measured: max abs difference 0.0 on this kind of
-    machine; the tolerance allows one float32 rounding of the largest weight, should the
-    machine's torch kernels round differently)."""
+    pass 2 equal the script's to float32 rounding (max abs difference 0.0 on the Intel Xeon with
+    AVX-512 that the golden weights come from; 3.9e-7 = 6.4e-7 x the largest weight (H1w; H2b 3.8e-6 x) on an AMD
+    EPYC with AVX2, where torch's CPU kernels round differently: the tolerance, 1e-5 x the largest
+    weight of each tensor, allows that; the error rates and misses above are still checked exactly)."""
     log, weights = reference_modern
     golden = parse_log(log)
     seen = {}
@@ -92,7 +93,7 @@ def test_golden_modern_script_with_anchor_streams(mnist1989, reference_modern, t
     want = torch.load(weights, weights_only=True)
     assert set(want) == set(res.state)
     for k, w in want.items():
-        assert float((res.state[k] - w).abs().max()) <= 6e-8 * float(w.abs().max()), k
+        assert float((res.state[k] - w).abs().max()) <= 1e-5 * float(w.abs().max()), k
     assert json.loads((tmp_path / "config.json").read_text())["stop_after"] == 2
 
 

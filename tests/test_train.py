@@ -72,10 +72,10 @@ ANCHOR_MODERN = dict(activation="relu", head="linear", optimizer="adamw", lr=3e-
 def test_golden_modern_script_with_anchor_streams(mnist1989, reference_modern, tmp_path):
     """The reference loop with the anchor's streams is the anchor's modern script: its first two
     passes (of 80; stop_after=2) give the log's error rates and misses, and the weights after
-    pass 2 equal the script's to float32 rounding (max abs difference 0.0 on the Intel Xeon with
-    AVX-512 that the golden weights come from; 3.9e-7 = 6.4e-7 x the largest weight (H1w; H2b 3.8e-6 x) on an AMD
-    EPYC with AVX2, where torch's CPU kernels round differently: the tolerance, 1e-5 x the largest
-    weight of each tensor, allows that; the error rates and misses above are still checked exactly)."""
+    pass 2 equal the script's to float32 rounding: max abs difference 0.0 measured on an Intel
+    Xeon with AVX-512, 3.9e-7 (6.4e-7 x the largest weight, H1w) and 5.4e-7 (3.8e-6 x, H2b) on an
+    AMD EPYC with AVX2, where torch's CPU kernels round differently. The tolerance, 1e-5 x each
+    tensor's largest weight, allows that; the error rates and misses above are checked exactly."""
     log, weights = reference_modern
     golden = parse_log(log)
     seen = {}

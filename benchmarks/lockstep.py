@@ -13,8 +13,11 @@ One invocation measures, single-threaded, all on one core:
   lockstep_seed_passes_per_s seeds x 23 faithful passes per second per core (K x 23 / group time)
   fast_23pass_s              the single-run fast engine, the same run (measure.fast_run, best of R)
   sgemm_gflops, flop_limit_23pass_s   as speed.py: 57.6e9 flops / the sgemm rate
+  fma_peak_gflops, peak_limit_23pass_s  as speed.py: 57.6e9 flops / the core's FMA peak
   lockstep_x_fast            fast_23pass_s / lockstep_23pass_per_seed_s  (acceptance: >= 2)
   lockstep_x_flop_limit      lockstep_23pass_per_seed_s / flop_limit_23pass_s  (acceptance: <= 1.6)
+  lockstep_x_peak_limit      the same against peak_limit_23pass_s; lockstep_train_x_* the
+                             training passes alone against either limit
   *_best_pass*               from each engine's quickest single pass x 23 (all passes of all R runs)
   *_cpu_s, *_cpu             the same from CPU seconds of this process (time.process_time), the
                              fairer figure when other work shares the cores
@@ -102,10 +105,10 @@ def _fast_cpu(data) -> tuple[float, float]:
 
 
 def measure(data, repeats: int = 3, k: int | None = None, fast_total: float | None = None,
-            flop_limit: float | None = None) -> dict:
+            flop_limit: float | None = None, peak_limit: float | None = None) -> dict:
     """The lockstep keys (module docstring); fast_total / flop_limit: taken from the caller's
     measurements in the same invocation, else measured here."""
-    from measure import FLOPS_23, sgemm_gflops
+    from measure import FLOPS_23, fma_peak_gflops, sgemm_gflops
 
     from lecun1989 import lockstep
     k = int(k or lockstep.cpu_lanes())
@@ -117,6 +120,10 @@ def measure(data, repeats: int = 3, k: int | None = None, fast_total: float | No
         res["sgemm_gflops"] = sgemm_gflops()
         flop_limit = FLOPS_23 / (res["sgemm_gflops"] * 1e9)
         res["flop_limit_23pass_s"] = flop_limit
+    if peak_limit is None:
+        res["fma_peak_gflops"] = fma_peak_gflops(k)
+        peak_limit = FLOPS_23 / (res["fma_peak_gflops"] * 1e9)
+        res["peak_limit_23pass_s"] = peak_limit
     fast_runs = [_fast_cpu(data) for _ in range(max(1, repeats))]
     fast_cpu = min(r[1] for r in fast_runs)
     if fast_total is None:
@@ -135,6 +142,9 @@ def measure(data, repeats: int = 3, k: int | None = None, fast_total: float | No
         "lockstep_us_per_seed_example_train": best["train"] / (k * PASSES * data[0].shape[0]) * 1e6,
         "lockstep_x_fast": fast_total / per_seed,
         "lockstep_x_flop_limit": per_seed / flop_limit,
+        "lockstep_x_peak_limit": per_seed / peak_limit,
+        "lockstep_train_x_flop_limit": best["train"] / k / flop_limit,
+        "lockstep_train_x_peak_limit": best["train"] / k / peak_limit,
         # CPU seconds (time.process_time, best of R): less sensitive to other work on a shared machine
         "lockstep_group_23pass_cpu_s": min(r["cpu"] for r in runs),
         "lockstep_x_fast_cpu": fast_cpu / (min(r["cpu"] for r in runs) / k),

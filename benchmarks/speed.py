@@ -9,8 +9,12 @@ pass, ~20 s a run, the best of 2), and every run is kept in the JSON (`*_runs`).
   fast_23pass_s        FastEngine, the full 23-pass faithful run after compilation: training
                        passes plus per-pass evaluation of both splits, as train.run does it
   fast_train_23pass_s  the training passes alone
-  sgemm_gflops         torch float32 2048x2048 matmul, one thread, best of several
+  sgemm_gflops         float32 2048x2048 matmul, one thread, best of several: the faster of torch's
+                       (MKL, sgemm_torch_gflops) and numpy's (OpenBLAS, sgemm_numpy_gflops)
   flop_limit_23pass_s  57.6e9 / sgemm rate: 23 x 7291 x 171,780 multiply-adds x 2 flops
+  fma_peak_gflops      the core's float32 FMA peak (measure.fma_peak_gflops: independent K-lane
+                       FMA chains), and peak_limit_23pass_s = 57.6e9 / that peak: no engine does the
+                       training's multiply-adds faster, whatever a BLAS reaches on this CPU
   speedup_vs_ref       ref_pass_s / (fast_23pass_s / 23)
   x_flop_limit         fast_23pass_s / flop_limit_23pass_s
   parallel_efficiency  per-run throughput with os.cpu_count() runs at once / single-run throughput
@@ -25,7 +29,9 @@ pass, ~20 s a run, the best of 2), and every run is kept in the JSON (`*_runs`).
   lockstep_*           the lockstep engine (issue 18; benchmarks/lockstep.py, in the same invocation):
                        lockstep_k lanes, lockstep_seed_passes_per_s (seeds x 23 faithful passes per
                        second per core), lockstep_x_fast (>= 2 wanted) and lockstep_x_flop_limit
-                       (<= 1.6 wanted) against the fast_23pass_s and flop_limit_23pass_s above
+                       (<= 1.6 wanted) against the fast_23pass_s and flop_limit_23pass_s above;
+                       lockstep_x_peak_limit against peak_limit_23pass_s, lockstep_train_* the
+                       training passes alone
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import time
 import numpy as np
 import torch
 
-from measure import FLOPS_23, N_TRAIN, PASSES, _data, _report, cpu_model, fast_run, sgemm_gflops
+from measure import FLOPS_23, N_TRAIN, PASSES, _data, _report, cpu_model, fast_run, fma_peak_gflops, sgemm_rates
 
 def ref_pass(n: int, data) -> float:
     from lecun1989.config import Config
@@ -122,8 +128,13 @@ def main(argv=None) -> dict:
         res["compile_cached_cpu_s"] = ct["cached"]["cpu_s"]
     if args.compile_only:
         return _report(res, args.json)
-    res["sgemm_gflops"] = sgemm_gflops()
+    rates = sgemm_rates()
+    res["sgemm_torch_gflops"] = rates["torch"]
+    res["sgemm_numpy_gflops"] = rates.get("numpy")
+    res["sgemm_gflops"] = max(rates.values())
     res["flop_limit_23pass_s"] = FLOPS_23 / (res["sgemm_gflops"] * 1e9)
+    res["fma_peak_gflops"] = fma_peak_gflops()
+    res["peak_limit_23pass_s"] = FLOPS_23 / (res["fma_peak_gflops"] * 1e9)
     reps = max(1, args.repeats)
     ref_runs = [ref_pass(1000 if args.quick else N_TRAIN, data) for _ in range(min(reps, 2))]
     res["ref_pass_s"] = min(ref_runs)
@@ -140,7 +151,8 @@ def main(argv=None) -> dict:
     res["x_flop_limit"] = total / res["flop_limit_23pass_s"]
     if not args.no_lockstep:
         import lockstep as lockstep_bench       # benchmarks/lockstep.py
-        res.update(lockstep_bench.measure(data, reps, fast_total=total, flop_limit=res["flop_limit_23pass_s"]))
+        res.update(lockstep_bench.measure(data, reps, fast_total=total, flop_limit=res["flop_limit_23pass_s"],
+                                          peak_limit=res["peak_limit_23pass_s"]))
     cores = os.cpu_count() or 1
     ppasses = 3 if args.quick else PASSES
     # one run alone, then one run per core at once (each its own process), R times each, best of each

@@ -40,6 +40,36 @@ def test_no_rejection_needed_when_error_is_low():
     assert metrics.rejection_at(out, y, "linear") == 0.0
 
 
+def _rejection_from_curve(out, y, head):
+    share, err = metrics.rejection_curve(out, y, head)
+    ok = (err <= metrics.REJECT_TARGET + 1e-12).nonzero()[0]
+    return float(share[ok[0]]) if len(ok) else 1.0
+
+
+@pytest.mark.parametrize("head", ["tanh", "linear"])
+@pytest.mark.parametrize("n,levels", [(2007, None), (7291, None), (2007, 5), (500, 3), (300, 2)])
+def test_rejection_at_is_the_curves_first_point_to_the_last_bit(head, n, levels):
+    """rejection_at takes the curve's steps in numpy: the same share as the torch curve for
+    nets of every quality, with many tied margins (outputs on a coarse grid) and tied maxima."""
+    g = torch.Generator().manual_seed(n + (levels or 0))
+    for quality in (0.0, 1.0, 3.0, 8.0):
+        y = torch.randint(0, 10, (n,), generator=g)
+        out = torch.rand((n, 10), generator=g) * 2 - 1
+        out[torch.arange(n), y] += quality * torch.rand(n, generator=g)
+        if levels is not None:
+            out = torch.round(out * levels) / levels
+        assert metrics.rejection_at(out, y, head) == _rejection_from_curve(out, y, head)
+
+
+def test_rejection_at_of_non_finite_outputs_follows_the_curve():
+    out = torch.rand((50, 10)) * 2 - 1
+    out[3, 2] = float("nan")
+    out[7] = float("inf")
+    y = torch.zeros(50, dtype=torch.int64)
+    for head in ("tanh", "linear"):
+        assert metrics.rejection_at(out, y, head) == _rejection_from_curve(out, y, head)
+
+
 def test_split_loss_does_not_depend_on_torch_threads():
     """A training split's MSE is a 72,910-element float32 sum, which torch would split over its
     threads (and round differently): the loss must be the same whatever the thread count."""

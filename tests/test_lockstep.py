@@ -172,6 +172,20 @@ def test_predict_matches_model_forward(activation, head):
         assert got.shape == (50, 10) and float((got - want).abs().max()) <= 1e-5
 
 
+@pytest.mark.parametrize("activation,head", [("tanh", "tanh"), ("relu", "linear"), ("elu", "tanh")])
+def test_prediction_in_blocks_is_prediction_digit_by_digit(activation, head):
+    """With 16 lanes the prediction computes H3 for 4 digits at once (forward._predict); 11
+    digits are two blocks and a tail of 3. Every digit's outputs must be those of predicting it
+    alone (the digit-by-digit path), bit for bit."""
+    cfg = Config(activation=activation, head=head)
+    eng = lockstep.LockstepEngine(cfg, [Net1989(net_config(cfg), seed=s) for s in range(16)], k=16)
+    X = lockstep._images(_digits(11, seed=2)[0])
+    together = eng.predict_numpy(X)
+    alone = np.concatenate([eng.predict_numpy(X[i:i + 1]) for i in range(len(X))], axis=1)
+    assert together.shape == (16, 11, 10)
+    assert np.array_equal(together.view(np.uint32), alone.view(np.uint32))
+
+
 # The determinism rule: a lane's numbers are the same bit for bit whatever K is and whoever
 # its neighbours are (seed 1338 alone in 4 lanes; in a group of 5 in 8 lanes; of 5 in 16).
 INDEPENDENCE = [("tanh", "tanh", "sgd", 0.25, True), ("relu", "linear", "adamw", 0.25, True),

@@ -31,6 +31,7 @@ P2 = H2_SIDE * H2_SIDE                      # 16 H2 positions per map
 XPAD = IMAGE + 2 * PAD                      # 20
 H1PAD = H1_SIDE + 2 * PAD                   # 12
 W2ROW = H2_FAN_MAPS * TAPS                  # 200 weights per H2 map
+PB = 4                                      # digits per block of the prediction's H3 (forward._predict)
 assert H1_MAPS % 4 == 0 and H1_SIDE % 4 == 0 and H3_UNITS % 10 == 0 and H2_UNITS % 8 == 0
 assert H2_SIDE == 4 and STRIDE == 2 and KERNEL == 5 and OUTPUTS == 10
 
@@ -51,7 +52,8 @@ _SCRATCH = (("xpad", XPAD * XPAD), ("xpsq", XPAD * XPAD), ("a1", H1_MAPS * P1),
             ("a2", H2_UNITS), ("h2", H2_UNITS), ("d2", H2_UNITS), ("h2d", H2_UNITS),
             ("a3", H3_UNITS), ("h3", H3_UNITS), ("d3", H3_UNITS), ("z", OUTPUTS), ("out", OUTPUTS),
             ("dout", OUTPUTS), ("dz", OUTPUTS), ("dh3", H3_UNITS), ("dh2", H2_UNITS), ("da2", H2_UNITS),
-            ("dh1pad", H1_MAPS * H1PAD * H1PAD), ("w2sq", H2_MAPS * W2ROW))
+            ("dh1pad", H1_MAPS * H1PAD * H1PAD), ("w2sq", H2_MAPS * W2ROW),
+            ("h2blk", PB * H2_UNITS), ("a3blk", PB * H3_UNITS))
 SCR: dict[str, int] = {}
 _o = 0
 for _name, _n in _SCRATCH:
@@ -63,6 +65,7 @@ S_H1PAD, S_H1PSQ, S_A2, S_H2, S_D2 = SCR["h1pad"], SCR["h1psq"], SCR["a2"], SCR[
 S_H2D, S_A3, S_H3, S_D3, S_Z = SCR["h2d"], SCR["a3"], SCR["h3"], SCR["d3"], SCR["z"]
 S_OUT, S_DOUT, S_DZ, S_DH3, S_DH2 = SCR["out"], SCR["dout"], SCR["dz"], SCR["dh3"], SCR["dh2"]
 S_DA2, S_DH1PAD, S_W2SQ = SCR["da2"], SCR["dh1pad"], SCR["w2sq"]
+S_H2BLK, S_A3BLK = SCR["h2blk"], SCR["a3blk"]
 
 # Activations: the registry's codes (activations.index) and head rule (activation_codes). tanh,
 # relu and the scaled tanh have a vector form here (`_lact`: one vector instruction per step for

@@ -9,9 +9,9 @@ from numba import njit
 
 from ..geometry import H1_MAPS, H1_SIDE, H2_SIDE, H2_UNITS, H3_UNITS, KERNEL, OUTPUTS, PAD, STRIDE
 from ..lanevec import ladd, lfma, lload, lstore, lzero
-from .common import (A_RELU, A_SCALED_TANH, A_TANH, F32, H1PAD, LJIT, P1, P2, S_A2, S_A3, S_D1, S_D2, S_D3,
-                     S_DOUT, S_H1PAD, S_H2, S_H2D, S_H3, S_OUT, S_XPAD, S_Z, TAPS, W2ROW, XPAD, _activate,
-                     _input, _lact, _scalar_act, param_views)
+from .common import (A_RELU, A_SCALED_TANH, A_TANH, F32, H1PAD, LJIT, P1, P2, PB, S_A2, S_A3, S_A3BLK, S_D1,
+                     S_D2, S_D3, S_DOUT, S_H1PAD, S_H2, S_H2BLK, S_H2D, S_H3, S_OUT, S_XPAD, S_Z, TAPS, W2ROW,
+                     XPAD, _activate, _input, _lact, _scalar_act, param_views)
 
 
 @njit(**LJIT)
@@ -302,36 +302,33 @@ def _out_forward(W4, B4, h3, z, wt):
 
 
 @njit(**LJIT)
-def _forward(X, e, sidx, use_sample, shifts, use_shift, masks, use_mask, act, out_act, deriv,
-             theta, groups, S, wt):
-    """model.Net1989.forward for one example in every lane (scratch S, offsets S_*), keeping
-    what the backward pass needs (the derivatives only with deriv)."""
+def _forward_to_h2(X, e, sidx, use_sample, shifts, use_shift, act, deriv, theta, groups, S, h2, wt):
+    """model.Net1989.forward for one example in every lane, up to H2's activations -> h2 (and
+    act' into d2 with deriv)."""
     K = len(wt)
     xpad = S[S_XPAD * K:(S_XPAD + XPAD * XPAD) * K]
     d1 = S[S_D1 * K:(S_D1 + H1_MAPS * P1) * K]
     h1pad = S[S_H1PAD * K:(S_H1PAD + H1_MAPS * H1PAD * H1PAD) * K]
     a2 = S[S_A2 * K:(S_A2 + H2_UNITS) * K]
-    h2 = S[S_H2 * K:(S_H2 + H2_UNITS) * K]
     d2 = S[S_D2 * K:(S_D2 + H2_UNITS) * K]
-    h2d = S[S_H2D * K:(S_H2D + H2_UNITS) * K]
-    a3 = S[S_A3 * K:(S_A3 + H3_UNITS) * K]
+    W1, B1, W2, B2, W3, B3, W4, B4 = param_views(theta, K)
+    _input(X, e, sidx, use_sample, shifts, use_shift, xpad, wt)
+    _h1_forward(W1, B1, xpad, h1pad, d1, act, deriv, wt)
+    _h2_forward(W2, B2, h1pad, a2, groups, wt)
+    _activate(a2, h2, d2, H2_UNITS, act, deriv, wt)
+
+
+@njit(**LJIT)
+def _forward_from_a3(a3, act, out_act, deriv, theta, S, wt):
+    """model.Net1989.forward from H3's pre-activations a3 to the outputs (S's out; z, h3 and,
+    with deriv, d3 and dout kept for the backward pass)."""
+    K = len(wt)
     h3 = S[S_H3 * K:(S_H3 + H3_UNITS) * K]
     d3 = S[S_D3 * K:(S_D3 + H3_UNITS) * K]
     z = S[S_Z * K:(S_Z + OUTPUTS) * K]
     out = S[S_OUT * K:(S_OUT + OUTPUTS) * K]
     dout = S[S_DOUT * K:(S_DOUT + OUTPUTS) * K]
     W1, B1, W2, B2, W3, B3, W4, B4 = param_views(theta, K)
-    _input(X, e, sidx, use_sample, shifts, use_shift, xpad, wt)
-    _h1_forward(W1, B1, xpad, h1pad, d1, act, deriv, wt)
-    _h2_forward(W2, B2, h1pad, a2, groups, wt)
-    _activate(a2, h2, d2, H2_UNITS, act, deriv, wt)
-    # model.forward: x * dropout_mask (training only; lane l's own mask)
-    if use_mask:
-        for q in range(H2_UNITS):
-            for lane in range(K):
-                h2d[q * K + lane] = h2[q * K + lane] * masks[lane, e, q]
-    # (without a mask H3 reads h2 itself: h2d is then not written)
-    _h3_forward(W3, B3, h2d if use_mask else h2, a3, wt)
     _activate(a3, h3, d3, H3_UNITS, act, deriv, wt)
     _out_forward(W4, B4, h3, z, wt)
     if out_act >= 0:
@@ -339,6 +336,132 @@ def _forward(X, e, sidx, use_sample, shifts, use_shift, masks, use_mask, act, ou
     else:
         for t in range(OUTPUTS * K):
             out[t] = z[t]
+
+
+@njit(**LJIT)
+def _forward(X, e, sidx, use_sample, shifts, use_shift, masks, use_mask, act, out_act, deriv,
+             theta, groups, S, wt):
+    """model.Net1989.forward for one example in every lane (scratch S, offsets S_*), keeping
+    what the backward pass needs (the derivatives only with deriv)."""
+    K = len(wt)
+    h2 = S[S_H2 * K:(S_H2 + H2_UNITS) * K]
+    h2d = S[S_H2D * K:(S_H2D + H2_UNITS) * K]
+    a3 = S[S_A3 * K:(S_A3 + H3_UNITS) * K]
+    W1, B1, W2, B2, W3, B3, W4, B4 = param_views(theta, K)
+    _forward_to_h2(X, e, sidx, use_sample, shifts, use_shift, act, deriv, theta, groups, S, h2, wt)
+    # model.forward: x * dropout_mask (training only; lane l's own mask)
+    if use_mask:
+        for q in range(H2_UNITS):
+            for lane in range(K):
+                h2d[q * K + lane] = h2[q * K + lane] * masks[lane, e, q]
+    # (without a mask H3 reads h2 itself: h2d is then not written)
+    _h3_forward(W3, B3, h2d if use_mask else h2, a3, wt)
+    _forward_from_a3(a3, act, out_act, deriv, theta, S, wt)
+
+
+@njit(**LJIT)
+def _h3_forward_block(W3, B3, hblk, ablk, wt):
+    """`_h3_forward` for PB = 4 digits at once: hblk (4 x 192 lane vectors) -> ablk (4 x 30), each
+    sum as there (from the bias, the 192 inputs in order, the same fused multiply-adds), but each
+    weight vector loaded once for the 4 digits: with 16 runs H3w is 368 KB, beyond the L1, and
+    streaming it once per digit made H3 the prediction's slowest kernel per multiply-add.
+    Register tile: 5 units x 4 digits (20 accumulators, 5 weights, 1 input: 26 of the 32 zmm)."""
+    K = len(wt)
+    D = H2_UNITS * K
+    A = H3_UNITS * K
+    for u in range(0, H3_UNITS, 5):
+        s00 = lload(B3, u * K, wt)
+        s01 = lload(B3, (u + 1) * K, wt)
+        s02 = lload(B3, (u + 2) * K, wt)
+        s03 = lload(B3, (u + 3) * K, wt)
+        s04 = lload(B3, (u + 4) * K, wt)
+        s10, s11, s12, s13, s14 = s00, s01, s02, s03, s04
+        s20, s21, s22, s23, s24 = s00, s01, s02, s03, s04
+        s30, s31, s32, s33, s34 = s00, s01, s02, s03, s04
+        for q in range(H2_UNITS):
+            r = (q * H3_UNITS + u) * K
+            w0 = lload(W3, r, wt)
+            w1 = lload(W3, r + K, wt)
+            w2 = lload(W3, r + 2 * K, wt)
+            w3 = lload(W3, r + 3 * K, wt)
+            w4 = lload(W3, r + 4 * K, wt)
+            x = lload(hblk, q * K, wt)
+            s00 = lfma(x, w0, s00)
+            s01 = lfma(x, w1, s01)
+            s02 = lfma(x, w2, s02)
+            s03 = lfma(x, w3, s03)
+            s04 = lfma(x, w4, s04)
+            x = lload(hblk, D + q * K, wt)
+            s10 = lfma(x, w0, s10)
+            s11 = lfma(x, w1, s11)
+            s12 = lfma(x, w2, s12)
+            s13 = lfma(x, w3, s13)
+            s14 = lfma(x, w4, s14)
+            x = lload(hblk, 2 * D + q * K, wt)
+            s20 = lfma(x, w0, s20)
+            s21 = lfma(x, w1, s21)
+            s22 = lfma(x, w2, s22)
+            s23 = lfma(x, w3, s23)
+            s24 = lfma(x, w4, s24)
+            x = lload(hblk, 3 * D + q * K, wt)
+            s30 = lfma(x, w0, s30)
+            s31 = lfma(x, w1, s31)
+            s32 = lfma(x, w2, s32)
+            s33 = lfma(x, w3, s33)
+            s34 = lfma(x, w4, s34)
+        o = u * K
+        lstore(ablk, o, s00)
+        lstore(ablk, o + K, s01)
+        lstore(ablk, o + 2 * K, s02)
+        lstore(ablk, o + 3 * K, s03)
+        lstore(ablk, o + 4 * K, s04)
+        lstore(ablk, A + o, s10)
+        lstore(ablk, A + o + K, s11)
+        lstore(ablk, A + o + 2 * K, s12)
+        lstore(ablk, A + o + 3 * K, s13)
+        lstore(ablk, A + o + 4 * K, s14)
+        lstore(ablk, 2 * A + o, s20)
+        lstore(ablk, 2 * A + o + K, s21)
+        lstore(ablk, 2 * A + o + 2 * K, s22)
+        lstore(ablk, 2 * A + o + 3 * K, s23)
+        lstore(ablk, 2 * A + o + 4 * K, s24)
+        lstore(ablk, 3 * A + o, s30)
+        lstore(ablk, 3 * A + o + K, s31)
+        lstore(ablk, 3 * A + o + 2 * K, s32)
+        lstore(ablk, 3 * A + o + 3 * K, s33)
+        lstore(ablk, 3 * A + o + 4 * K, s34)
+
+
+@njit(**LJIT)
+def _predict(X, sidx, shifts, act, out_act, theta, groups, S, result, wt):
+    """model.forward in eval mode for every digit of X in every lane -> result (K, N, 10): the
+    digits' H2 outputs in blocks of PB, H3 for the block at once (`_h3_forward_block`; the last,
+    shorter block and vectors of other than 16 lanes - two or more registers each, where the
+    tile would not fit - digit by digit), then each digit's output layer. The same operations
+    per digit as `_forward`, so the same numbers."""
+    K = len(wt)
+    n = X.shape[0]
+    D = H2_UNITS * K
+    A = H3_UNITS * K
+    hblk = S[S_H2BLK * K:(S_H2BLK + PB * H2_UNITS) * K]
+    ablk = S[S_A3BLK * K:(S_A3BLK + PB * H3_UNITS) * K]
+    out = S[S_OUT * K:(S_OUT + OUTPUTS) * K]
+    W1, B1, W2, B2, W3, B3, W4, B4 = param_views(theta, K)
+    for e0 in range(0, n, PB):
+        nb = min(PB, n - e0)
+        for b in range(nb):
+            _forward_to_h2(X, e0 + b, sidx, False, shifts, False, act, False, theta, groups, S,
+                           hblk[b * D:(b + 1) * D], wt)
+        if nb == PB and K == 16:
+            _h3_forward_block(W3, B3, hblk, ablk, wt)
+        else:
+            for b in range(nb):
+                _h3_forward(W3, B3, hblk[b * D:(b + 1) * D], ablk[b * A:(b + 1) * A], wt)
+        for b in range(nb):
+            _forward_from_a3(ablk[b * A:(b + 1) * A], act, out_act, False, theta, S, wt)
+            for j in range(OUTPUTS):
+                for lane in range(K):
+                    result[lane, e0 + b, j] = out[j * K + lane]
 
 
 @njit(**LJIT)

@@ -12,7 +12,7 @@ from .backward import _h1_backward, _h2_backward, _h3_backward
 from .common import (F32, H1PAD, HEAD_SQUASH, LJIT, MODE_HESSIAN, MODE_PREDICT, MODE_TRAIN, P1, S_A1, S_D1,
                      S_D2, S_D3, S_DA2, S_DH1PAD, S_DH2, S_DH3, S_DOUT, S_DZ, S_H1PAD, S_H1PSQ, S_H2,
                      S_H2D, S_H3, S_OUT, S_W2SQ, S_XPAD, S_XPSQ, S_Z, W2ROW, XPAD, param_views)
-from .forward import _forward, _softmax
+from .forward import _forward, _predict, _softmax
 
 
 @njit(**LJIT)
@@ -30,9 +30,12 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
     example forward, loss, backward, one optimizer step; returns the step count. sdlm: hdiag is
     the diagonal (theta's layout); with running > 0 it is updated after each step from the
     example's own diagonal, as TorchEngine._sdlm_step does.
-    MODE_PREDICT: model.forward in eval mode for every example -> result (K, N, 10).
+    MODE_PREDICT: model.forward in eval mode for every example -> result (K, N, 10) (forward._predict).
     MODE_HESSIAN: sdlm.gn_diagonal over each lane's sample X[sidx[l]]: per-example diagonals
     summed in float64 (hacc), then hdiag = hacc / N."""
+    if mode == MODE_PREDICT:
+        _predict(X, sidx, shifts, act, out_act, theta, groups, S, result, wt)
+        return step0
     K = len(wt)
     n = sidx.shape[1] if mode == MODE_HESSIAN else X.shape[0]
     one = F32(1.0)
@@ -75,18 +78,12 @@ def _kernel(mode, wt, X, labels, sidx, use_sample, shifts, use_shift, masks, use
             coef[t] = (one / (mu32 + hdiag[t])) * lr32
     rounds = 2 if (mode == MODE_TRAIN and opt == 2 and running > 0.0) else 1
     sgd_h3 = mode == MODE_TRAIN and opt == 0
-    deriv = mode != MODE_PREDICT
     for it in range(n * rounds):
         e = it // rounds
         gn = mode == MODE_HESSIAN or it % rounds == 1
         drop = use_mask and not gn
-        _forward(X, e, sidx, use_sample, shifts, use_shift, masks, drop, act, out_act, deriv,
+        _forward(X, e, sidx, use_sample, shifts, use_shift, masks, drop, act, out_act, True,
                  theta, groups, S, wt)
-        if mode == MODE_PREDICT:
-            for j in range(OUTPUTS):
-                for lane in range(K):
-                    result[lane, e, j] = out[j * K + lane]
-            continue
         # the gradient (training) or the Gauss-Newton diagonal (sdlm) into G = grad or hx
         G = hx if gn else grad
         G1, GB1, G2, GB2, G3, GB3, G4, GB4 = param_views(G, K)

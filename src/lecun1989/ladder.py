@@ -570,12 +570,13 @@ def progress_line(outcome: dict, k: int, total: int, step: str) -> str:
 
 
 # Training digits per second and process, for the estimate before a ladder starts when no run of
-# its folder has finished yet: measured on an AMD EPYC / Intel Xeon core of this project's
-# machines, evaluation of both splits after every pass included (a0 and a4 runs of
-# docs/ladder.md: 40,000-48,000 for the fast engine; the reference loop about 600). The lockstep
-# engine, per seed in groups of 16 on 2 processes (docs/lockstep.md, "The decisive ladders on the
-# lockstep engine"): SGD steps 200,000-214,000 (a0, a1), AdamW steps 72,000-85,000 (a2-a4).
-DIGITS_PER_SECOND = {"fast": 40_000.0, "torch": 600.0, "lockstep": 200_000.0}
+# its folder has finished yet: the slower of this project's quiet machines, evaluation of both
+# splits after every pass included (docs/ladder.md, "Time": the fast engine's 40-seed anchor
+# ladder at 151,200 a second on 2 processes of an AMD EPYC, 183,600 on a faster instance; the
+# reference loop about 600). The lockstep engine, per seed in groups of 16 on 2 processes
+# (docs/lockstep.md, "The decisive ladders on the lockstep engine", Intel Xeon): SGD steps
+# 200,000-214,000 (a0, a1), AdamW steps 72,000-85,000 (a2-a4).
+DIGITS_PER_SECOND = {"fast": 75_000.0, "torch": 600.0, "lockstep": 200_000.0}
 LOCKSTEP_ADAMW_DIGITS_PER_SECOND = 75_000.0
 
 

@@ -21,6 +21,10 @@ One invocation measures, single-threaded, all on one core:
   *_best_pass*               from each engine's quickest single pass x 23 (all passes of all R runs)
   *_cpu_s, *_cpu             the same from CPU seconds of this process (time.process_time), the
                              fairer figure when other work shares the cores
+  lockstep_parallel_*        one group per core at once, each in its own process (as a ladder's
+                             workers run them), best of R rounds: lockstep_parallel_efficiency =
+                             the group alone (lockstep_group_23pass_s) / the slowest group of the
+                             round; lockstep_seed_passes_per_s_all_cores the machine's throughput
 speed.py calls `measure` and adds these keys to its own results.
 """
 
@@ -73,6 +77,26 @@ def lockstep_run(passes: int, data, k: int) -> dict:
             "summarize": summ, "passes": per_pass}
 
 
+def _group_worker(k: int) -> float:
+    """One group's 23-pass run in a fresh process (the parallel rounds), its cached machine code
+    loaded first."""
+    from measure import _data
+    data = _data()
+    lockstep_run(1, (data[0][:16], data[1][:16], data[2][:16], data[3][:16], None), k)
+    return lockstep_run(PASSES, data, k)["total"]
+
+
+def parallel_groups(k: int, repeats: int, cores: int | None = None) -> list[list[float]]:
+    """R rounds of `cores` groups at once, one process each: each round's group seconds."""
+    import multiprocessing as mp
+    cores = cores or os.cpu_count() or 1
+    rounds = []
+    for _ in range(max(1, repeats)):
+        with mp.get_context("spawn").Pool(cores) as pool:
+            rounds.append(pool.map(_group_worker, [k] * cores))
+    return rounds
+
+
 def fast_passes(passes: int, data) -> list[float]:
     """Seconds of each pass (training, prediction of both splits, metrics.summarize) of the
     faithful run on the single-run fast engine, as measure.fast_run runs it."""
@@ -105,9 +129,11 @@ def _fast_cpu(data) -> tuple[float, float]:
 
 
 def measure(data, repeats: int = 3, k: int | None = None, fast_total: float | None = None,
-            flop_limit: float | None = None, peak_limit: float | None = None) -> dict:
+            flop_limit: float | None = None, peak_limit: float | None = None,
+            parallel: bool = True) -> dict:
     """The lockstep keys (module docstring); fast_total / flop_limit: taken from the caller's
-    measurements in the same invocation, else measured here."""
+    measurements in the same invocation, else measured here; parallel: also the rounds of one
+    group per core."""
     from measure import FLOPS_23, fma_peak_gflops, sgemm_gflops
 
     from lecun1989 import lockstep
@@ -157,6 +183,12 @@ def measure(data, repeats: int = 3, k: int | None = None, fast_total: float | No
     res["lockstep_best_pass_x23_per_seed_s"] = PASSES * min(lock_pp) / k
     res["lockstep_x_fast_best_pass"] = min(fast_pp) / (min(lock_pp) / k)
     res["lockstep_x_flop_limit_best_pass"] = PASSES * min(lock_pp) / k / flop_limit
+    if parallel:
+        rounds = parallel_groups(k, repeats)
+        slowest = min(max(r) for r in rounds)
+        res["lockstep_parallel_rounds"] = rounds
+        res["lockstep_parallel_efficiency"] = best["total"] / slowest
+        res["lockstep_seed_passes_per_s_all_cores"] = len(rounds[0]) * k * PASSES / slowest
     return res
 
 

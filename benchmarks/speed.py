@@ -31,7 +31,8 @@ pass, ~20 s a run, the best of 2), and every run is kept in the JSON (`*_runs`).
                        second per core), lockstep_x_fast (>= 2 wanted) and lockstep_x_flop_limit
                        (<= 1.6 wanted) against the fast_23pass_s and flop_limit_23pass_s above;
                        lockstep_x_peak_limit against peak_limit_23pass_s, lockstep_train_* the
-                       training passes alone
+                       training passes alone; lockstep_parallel_efficiency and
+                       lockstep_seed_passes_per_s_all_cores with one group per core at once
 """
 
 from __future__ import annotations

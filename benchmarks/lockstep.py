@@ -77,12 +77,16 @@ def lockstep_run(passes: int, data, k: int) -> dict:
             "summarize": summ, "passes": per_pass}
 
 
+def _warm(data, k: int) -> None:
+    """One pass over 16 digits: the kernels compiled or their cached machine code loaded."""
+    lockstep_run(1, (data[0][:16], data[1][:16], data[2][:16], data[3][:16], None), k)
+
+
 def _group_worker(k: int) -> float:
-    """One group's 23-pass run in a fresh process (the parallel rounds), its cached machine code
-    loaded first."""
+    """One group's 23-pass run in a fresh process (the parallel rounds)."""
     from measure import _data
     data = _data()
-    lockstep_run(1, (data[0][:16], data[1][:16], data[2][:16], data[3][:16], None), k)
+    _warm(data, k)
     return lockstep_run(PASSES, data, k)["total"]
 
 
@@ -129,16 +133,14 @@ def _fast_cpu(data) -> tuple[float, float]:
 
 
 def measure(data, repeats: int = 3, k: int | None = None, fast_total: float | None = None,
-            flop_limit: float | None = None, peak_limit: float | None = None,
-            parallel: bool = True) -> dict:
+            flop_limit: float | None = None, peak_limit: float | None = None) -> dict:
     """The lockstep keys (module docstring); fast_total / flop_limit: taken from the caller's
-    measurements in the same invocation, else measured here; parallel: also the rounds of one
-    group per core."""
+    measurements in the same invocation, else measured here."""
     from measure import FLOPS_23, fma_peak_gflops, sgemm_gflops
 
     from lecun1989 import lockstep
     k = int(k or lockstep.cpu_lanes())
-    lockstep_run(1, (data[0][:16], data[1][:16], data[2][:16], data[3][:16], None), k)   # compile / load
+    _warm(data, k)
     runs = [lockstep_run(PASSES, data, k) for _ in range(max(1, repeats))]
     best = min(runs, key=lambda r: r["total"])
     res: dict = {"lockstep_k": k}
@@ -183,12 +185,11 @@ def measure(data, repeats: int = 3, k: int | None = None, fast_total: float | No
     res["lockstep_best_pass_x23_per_seed_s"] = PASSES * min(lock_pp) / k
     res["lockstep_x_fast_best_pass"] = min(fast_pp) / (min(lock_pp) / k)
     res["lockstep_x_flop_limit_best_pass"] = PASSES * min(lock_pp) / k / flop_limit
-    if parallel:
-        rounds = parallel_groups(k, repeats)
-        slowest = min(max(r) for r in rounds)
-        res["lockstep_parallel_rounds"] = rounds
-        res["lockstep_parallel_efficiency"] = best["total"] / slowest
-        res["lockstep_seed_passes_per_s_all_cores"] = len(rounds[0]) * k * PASSES / slowest
+    rounds = parallel_groups(k, repeats)
+    slowest = min(max(r) for r in rounds)
+    res["lockstep_parallel_rounds"] = rounds
+    res["lockstep_parallel_efficiency"] = best["total"] / slowest
+    res["lockstep_seed_passes_per_s_all_cores"] = len(rounds[0]) * k * PASSES / slowest
     return res
 
 
